@@ -1,0 +1,109 @@
+// Shared machinery for every storage format: the GPU lengths [B] and append counts [B], the
+// dispatch that advances lengths, the host mirror, and byte accounting over the format's own
+// allocations. A format subclasses CacheBase, allocates through this.alloc(), and records its
+// append kernels in encodeAppend().
+
+import { dispatch, type Gpu } from "../gpu/mod.ts";
+import { wgsl } from "../kernels/wgsl.ts";
+import {
+  type CacheShape,
+  checkShape,
+  type DecodeSource,
+  type KvCache,
+  planAppend,
+} from "./format.ts";
+
+export abstract class CacheBase implements KvCache {
+  abstract readonly format: string;
+  readonly lengths: number[];
+  readonly lens: GPUBuffer;
+  readonly counts: GPUBuffer;
+  readonly #own: GPUBuffer[] = [];
+  #lastCounts = "";
+  #advance?: { pipeline: GPUComputePipeline; bind: GPUBindGroup };
+
+  constructor(readonly gpu: Gpu, readonly shape: CacheShape) {
+    checkShape(shape);
+    this.lengths = new Array(shape.B).fill(0);
+    this.lens = this.alloc("lens", shape.B * 4);
+    this.counts = this.alloc("counts", shape.B * 4);
+  }
+
+  /** A buffer owned by this cache: counted by bytes(), freed by destroy(). */
+  protected alloc(label: string, bytes: number): GPUBuffer {
+    this.gpu.checkBinding(`${label} of a ${shape(this.shape)} cache`, bytes);
+    const b = this.gpu.createBuffer(`kv.${label}`, bytes);
+    this.#own.push(b);
+    return b;
+  }
+
+  /** Builds the pipelines this cache needs. Formats extend it and call super.init(). */
+  async init(): Promise<void> {
+    const pipeline = await this.gpu.pipeline(
+      "lengths",
+      wgsl(new URL("./lengths.wgsl", import.meta.url)),
+      "main",
+    );
+    this.#advance = { pipeline, bind: this.gpu.bindGroup(pipeline, [this.lens, this.counts]) };
+  }
+
+  append(
+    pass: GPUComputePassEncoder,
+    k: GPUBuffer,
+    v: GPUBuffer,
+    Tn: number,
+    counts?: readonly number[],
+  ): void {
+    if (!this.#advance) throw new Error(`${this.format} cache used before init()`);
+    const c = planAppend(this.format, this.shape, this.lengths, Tn, counts);
+    const key = c.join(",");
+    if (key !== this.#lastCounts) {
+      // queue.writeBuffer lands before the next submit: appends recorded into one command
+      // buffer must share their counts (decode steps do: one token each).
+      this.gpu.write(this.counts, new Uint32Array(c));
+      this.#lastCounts = key;
+    }
+    const inBytes = this.shape.B * Tn * this.shape.Hkv * this.shape.D * 4;
+    if (k.size < inBytes || v.size < inBytes) {
+      throw new RangeError(
+        `append: k and v must hold [B=${this.shape.B}, Tn=${Tn}, Hkv, D] f32 = ${inBytes} bytes`,
+      );
+    }
+    this.encodeAppend(pass, k, v, Tn, c);
+    dispatch(pass, this.#advance.pipeline, this.#advance.bind, Math.ceil(this.shape.B / 64));
+    c.forEach((n, b) => this.lengths[b] += n);
+  }
+
+  /**
+   * Records the format's append kernels: sequence b takes counts[b] tokens of k, v
+   * [B, Tn, Hkv, D] f32 at position lens[b] (still the old length while these run).
+   * `this.lengths` is still the old length too.
+   */
+  protected abstract encodeAppend(
+    pass: GPUComputePassEncoder,
+    k: GPUBuffer,
+    v: GPUBuffer,
+    Tn: number,
+    counts: readonly number[],
+  ): void;
+
+  abstract decodeSource(): DecodeSource;
+
+  bytes(): number {
+    return this.#own.reduce((sum, b) => sum + b.size, 0);
+  }
+
+  /** Each owned buffer's label and size, for the records. */
+  allocations(): { label: string; bytes: number }[] {
+    return this.#own.map((b) => ({ label: b.label, bytes: b.size }));
+  }
+
+  destroy(): void {
+    for (const b of this.#own) this.gpu.destroy(b);
+    this.#own.length = 0;
+  }
+}
+
+function shape(s: CacheShape): string {
+  return `B=${s.B} Hkv=${s.Hkv} D=${s.D} capacity=${s.capacity}`;
+}

@@ -1,0 +1,83 @@
+// Full-precision KV caches: `fp32` (the reference) and `fp16` (the baseline every compression
+// ratio is quoted against). Layout [B, Hkv, capacity, D], head-major so decode reads each KV
+// head's tokens contiguously.
+
+import { dispatch, type Gpu } from "../gpu/mod.ts";
+import { wgsl } from "../kernels/wgsl.ts";
+import { CacheBase } from "./base.ts";
+import type { CacheShape, DecodeSource } from "./format.ts";
+import { grid2d } from "./grid.ts";
+
+export class FullCache extends CacheBase {
+  readonly format: "fp32" | "fp16";
+  readonly kStore: GPUBuffer;
+  readonly vStore: GPUBuffer;
+  readonly #params: GPUBuffer;
+  #tn = -1;
+  #pipeline?: GPUComputePipeline;
+  #bind?: { k: GPUBuffer; v: GPUBuffer; group: GPUBindGroup };
+
+  private constructor(gpu: Gpu, shape: CacheShape, readonly half: boolean) {
+    super(gpu, shape);
+    this.format = half ? "fp16" : "fp32";
+    const bytes = shape.B * shape.Hkv * shape.capacity * shape.D * (half ? 2 : 4);
+    this.kStore = this.alloc("k", bytes);
+    this.vStore = this.alloc("v", bytes);
+    this.#params = gpu.uniform("kv.append.params", new Uint32Array(4));
+  }
+
+  static async create(gpu: Gpu, shape: CacheShape, half: boolean): Promise<FullCache> {
+    const c = new FullCache(gpu, shape, half);
+    await c.init();
+    return c;
+  }
+
+  override async init(): Promise<void> {
+    await super.init();
+    this.#pipeline = await this.gpu.pipeline(
+      `append.${this.format}`,
+      wgsl(new URL("./full_append.wgsl", import.meta.url)),
+      "main",
+      this.#constants(),
+    );
+  }
+
+  #constants() {
+    const { D, Hkv, capacity } = this.shape;
+    return { D, HKV: Hkv, CAP: capacity, HALF: this.half ? 1 : 0 };
+  }
+
+  protected encodeAppend(
+    pass: GPUComputePassEncoder,
+    k: GPUBuffer,
+    v: GPUBuffer,
+    Tn: number,
+  ): void {
+    const { B, Hkv, D } = this.shape;
+    if (Tn !== this.#tn) {
+      this.gpu.write(this.#params, new Uint32Array([Tn, 0, 0, 0]));
+      this.#tn = Tn;
+    }
+    if (this.#bind?.k !== k || this.#bind?.v !== v) {
+      const buffers = [this.#params, this.lens, this.counts, k, v, this.kStore, this.vStore];
+      this.#bind = { k, v, group: this.gpu.bindGroup(this.#pipeline!, buffers) };
+    }
+    const words = this.half ? D / 2 : D;
+    const [x, y] = grid2d(Math.ceil((Tn * Hkv * words) / 64));
+    dispatch(pass, this.#pipeline!, this.#bind.group, x, y, B);
+  }
+
+  decodeSource(): DecodeSource {
+    const c = this.#constants();
+    return {
+      wgsl: wgsl(new URL("./full_read.wgsl", import.meta.url)),
+      buffers: [this.lens, this.kStore, this.vStore],
+      constants: { HKV: c.HKV, CAP: c.CAP, HALF: c.HALF },
+    };
+  }
+
+  override destroy(): void {
+    super.destroy();
+    this.gpu.destroy(this.#params);
+  }
+}

@@ -1,0 +1,161 @@
+// Decode attention over the full caches (fp32, fp16) against the float64 reference:
+// GQA ratios 1, 4, 8; ragged B > 1; lengths that are not multiples of the tile; D up to 256;
+// several append + attend steps recorded into one command buffer.
+
+import assert from "node:assert/strict";
+import { createCache } from "../engine/cache/registry.ts";
+import { DecodeAttention } from "../engine/kernels/decode_attention.ts";
+import { decodeAttentionRef } from "../engine/reference/attention.ts";
+import { randn } from "../engine/reference/random.ts";
+import { assertClose, testGpu } from "./helpers.ts";
+
+const f16 = (x: Float32Array) => x.map((v) => Math.f16round(v));
+
+interface Case {
+  B: number;
+  H: number;
+  Hkv: number;
+  D: number;
+  lens: number[];
+  splits?: number;
+}
+
+const CASES: Case[] = [
+  { B: 1, H: 4, Hkv: 4, D: 32, lens: [1] },
+  { B: 2, H: 8, Hkv: 2, D: 64, lens: [70, 33] },
+  { B: 3, H: 8, Hkv: 1, D: 32, lens: [5, 97, 64], splits: 4 },
+  { B: 1, H: 16, Hkv: 2, D: 128, lens: [45] },
+  { B: 2, H: 2, Hkv: 1, D: 256, lens: [40, 17] },
+];
+
+for (const format of ["fp32", "fp16"]) {
+  for (const c of CASES) {
+    const name =
+      `${format} decode attention B=${c.B} H=${c.H} Hkv=${c.Hkv} D=${c.D} lens=${c.lens}`;
+    Deno.test(name, async () => {
+      const gpu = await testGpu();
+      const T = Math.max(...c.lens);
+      const seed = c.B * 1000 + c.D + c.H;
+      const k = randn(seed, c.B * T * c.Hkv * c.D);
+      const v = randn(seed + 1, c.B * T * c.Hkv * c.D);
+      const q = randn(seed + 2, c.B * c.H * c.D);
+      const cache = await createCache(gpu, format, { B: c.B, Hkv: c.Hkv, D: c.D, capacity: T + 3 });
+      const attn = await DecodeAttention.create(gpu, cache, { H: c.H, splits: c.splits });
+      const kb = gpu.upload("k", k), vb = gpu.upload("v", v), qb = gpu.upload("q", q);
+      const ob = gpu.createBuffer("out", c.B * c.H * c.D * 4);
+      gpu.submit((pass) => {
+        cache.append(pass, kb, vb, T, c.lens);
+        attn.encode(pass, qb, ob);
+      });
+      const [got] = await gpu.read([{ buffer: ob }]);
+      const stored = format === "fp16" ? [f16(k), f16(v)] : [k, v];
+      const want = decodeAttentionRef(q, stored[0], stored[1], c.lens, {
+        B: c.B,
+        T,
+        H: c.H,
+        Hkv: c.Hkv,
+        D: c.D,
+      });
+      assertClose(new Float32Array(got), want, { atol: 2e-5, rtol: 1e-4, label: name });
+      assert.deepEqual(cache.lengths, c.lens);
+      for (const b of [kb, vb, qb, ob]) gpu.destroy(b);
+      attn.destroy();
+      cache.destroy();
+    });
+  }
+}
+
+Deno.test("append + attend steps recorded in one command buffer see each step's length", async () => {
+  const gpu = await testGpu();
+  const B = 2, H = 4, Hkv = 2, D = 32, T0 = 20, steps = 3, T = T0 + steps;
+  const k = randn(11, B * T * Hkv * D), v = randn(12, B * T * Hkv * D), q = randn(13, B * H * D);
+  // k as [B, T, Hkv, D]; per step the input is token T0 + s of each sequence: [B, 1, Hkv, D]
+  const token = (x: Float32Array, t: number) => {
+    const out = new Float32Array(B * Hkv * D);
+    for (let b = 0; b < B; b++) {
+      out.set(x.subarray((b * T + t) * Hkv * D, (b * T + t + 1) * Hkv * D), b * Hkv * D);
+    }
+    return out;
+  };
+  const prefix = (x: Float32Array) => {
+    const out = new Float32Array(B * T0 * Hkv * D);
+    for (let b = 0; b < B; b++) {
+      out.set(x.subarray(b * T * Hkv * D, (b * T + T0) * Hkv * D), b * T0 * Hkv * D);
+    }
+    return out;
+  };
+  const cache = await createCache(gpu, "fp32", { B, Hkv, D, capacity: T });
+  const attn = await DecodeAttention.create(gpu, cache, { H });
+  const qb = gpu.upload("q", q);
+  const inputs = Array.from(
+    { length: steps },
+    (_, s) => [gpu.upload("k", token(k, T0 + s)), gpu.upload("v", token(v, T0 + s))],
+  );
+  const outs = Array.from({ length: steps }, () => gpu.createBuffer("o", B * H * D * 4));
+  const kp = gpu.upload("kp", prefix(k)), vp = gpu.upload("vp", prefix(v));
+  gpu.submit((pass) => cache.append(pass, kp, vp, T0));
+  gpu.submit((pass) => {
+    for (let s = 0; s < steps; s++) {
+      cache.append(pass, inputs[s][0], inputs[s][1], 1);
+      attn.encode(pass, qb, outs[s]);
+    }
+  });
+  const got = await gpu.read(outs.map((buffer) => ({ buffer })));
+  for (let s = 0; s < steps; s++) {
+    const n = T0 + s + 1;
+    const want = decodeAttentionRef(q, k, v, [n, n], { B, T, H, Hkv, D });
+    assertClose(new Float32Array(got[s]), want, { atol: 2e-5, rtol: 1e-4, label: `step ${s}` });
+  }
+  assert.deepEqual(cache.lengths, [T, T]);
+  cache.destroy();
+});
+
+Deno.test("full cache bytes come from its allocations; fp16 is half of fp32", async () => {
+  const gpu = await testGpu();
+  const shape = { B: 2, Hkv: 4, D: 64, capacity: 100 };
+  const a = await createCache(gpu, "fp32", shape);
+  const b = await createCache(gpu, "fp16", shape);
+  const payload = 2 * shape.B * shape.Hkv * shape.D * shape.capacity;
+  const lengths = 2 * shape.B * 4; // lens and counts, u32 per sequence
+  assert.equal(a.bytes(), payload * 4 + lengths);
+  assert.equal(b.bytes(), payload * 2 + lengths);
+  a.destroy();
+  b.destroy();
+});
+
+Deno.test("bad shapes and formats get errors naming the value and the limit", async () => {
+  const gpu = await testGpu();
+  await assert.rejects(
+    () => createCache(gpu, "fp8", { B: 1, Hkv: 1, D: 32, capacity: 8 }),
+    /unknown cache format "fp8"; expected one of fp32, fp16/,
+  );
+  await assert.rejects(
+    () => createCache(gpu, "fp32", { B: 0, Hkv: 1, D: 32, capacity: 8 }),
+    /B \(batch\): got 0/,
+  );
+  await assert.rejects(
+    () => createCache(gpu, "fp32", { B: 1, Hkv: 1, D: 48, capacity: 8 }),
+    /D \(head dim\): got 48, expected a multiple of 32/,
+  );
+  await assert.rejects(
+    () => createCache(gpu, "fp32", { B: 1, Hkv: 1, D: 32, capacity: -4 }),
+    /capacity \(tokens per sequence\): got -4/,
+  );
+  await assert.rejects(
+    () => createCache(gpu, "fp32", { B: 1, Hkv: 8, D: 128, capacity: 1 << 22 }),
+    /larger than one storage binding can hold/,
+  );
+  const cache = await createCache(gpu, "fp32", { B: 1, Hkv: 2, D: 32, capacity: 8 });
+  await assert.rejects(
+    () => DecodeAttention.create(gpu, cache, { H: 3 }),
+    /H=3 query heads do not divide into Hkv=2/,
+  );
+  const k = gpu.createBuffer("k", 9 * 2 * 32 * 4);
+  assert.throws(
+    () => gpu.submit((pass) => cache.append(pass, k, k, 9)),
+    /would hold 9 tokens, more than its capacity 8/,
+  );
+  assert.throws(() => gpu.submit((pass) => cache.append(pass, k, k, 2, [3])), /counts\[0\]: got 3/);
+  gpu.destroy(k);
+  cache.destroy();
+});
