@@ -4,6 +4,11 @@
 import type { Gpu } from "../gpu/mod.ts";
 import type { CacheShape, FormatInfo, KvCache } from "./format.ts";
 import { FullCache } from "./full.ts";
+import { GroupwiseCache } from "./groupwise.ts";
+import { KiviCache } from "./kivi.ts";
+
+const KIVI_PAPER = "https://arxiv.org/abs/2402.02750";
+const FLEXGEN_PAPER = "https://arxiv.org/abs/2303.06865";
 
 export const FORMATS: readonly FormatInfo[] = [
   {
@@ -19,6 +24,56 @@ export const FORMATS: readonly FormatInfo[] = [
     bits: 16,
     description: "Full cache in f16: the baseline every compression ratio is quoted against.",
     create: (gpu, shape) => FullCache.create(gpu, shape, true),
+  },
+  {
+    name: "kivi2",
+    family: "kivi",
+    bits: 2,
+    description:
+      "KIVI 2-bit: keys per channel, values per token, groups of 32, asymmetric; the newest " +
+      "R=128 tokens in f16.",
+    paper: KIVI_PAPER,
+    create: (gpu, shape) => KiviCache.create(gpu, shape, { bits: 2 }),
+  },
+  {
+    name: "kivi4",
+    family: "kivi",
+    bits: 4,
+    description:
+      "KIVI 4-bit: keys per channel, values per token, groups of 32, asymmetric; the newest " +
+      "R=128 tokens in f16.",
+    paper: KIVI_PAPER,
+    create: (gpu, shape) => KiviCache.create(gpu, shape, { bits: 4 }),
+  },
+  {
+    name: "kivi8",
+    family: "kivi",
+    bits: 8,
+    description:
+      "KIVI 8-bit: keys per channel, values per token, groups of 32, asymmetric; the newest " +
+      "R=128 tokens in f16.",
+    paper: KIVI_PAPER,
+    create: (gpu, shape) => KiviCache.create(gpu, shape, { bits: 8 }),
+  },
+  {
+    name: "int8",
+    family: "groupwise",
+    bits: 8,
+    description:
+      "Per-token group-wise int8 keys and values: groups of 32 channels, asymmetric, no residual " +
+      "(FlexGen-style).",
+    paper: FLEXGEN_PAPER,
+    create: (gpu, shape) => GroupwiseCache.create(gpu, shape, 8),
+  },
+  {
+    name: "int4",
+    family: "groupwise",
+    bits: 4,
+    description:
+      "Per-token group-wise int4 keys and values: groups of 32 channels, asymmetric, no residual " +
+      "(FlexGen-style).",
+    paper: FLEXGEN_PAPER,
+    create: (gpu, shape) => GroupwiseCache.create(gpu, shape, 4),
   },
 ];
 

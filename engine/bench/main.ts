@@ -1,0 +1,210 @@
+// `deno task bench`: the benchmark CLI. Today it runs the kernel suite (decode attention over
+// every cache format, against the copy-kernel roofline); the model/task runner joins it later.
+// Flags are parsed with node:util parseArgs (JSR's @std/cli cannot be installed here).
+
+import { parseArgs } from "node:util";
+import { formatNames } from "../cache/registry.ts";
+import { AdapterError, DEVICE_CHOICES, type DeviceChoice, Gpu } from "../gpu/mod.ts";
+import {
+  formatTable,
+  type KernelSpec,
+  type Preset,
+  PRESETS,
+  runKernelSuite,
+  summarize,
+  validateKernelSpec,
+  writeSummary,
+} from "./kernel_suite.ts";
+import { resultsDir, ResultsError, specHash, writeJson } from "./results.ts";
+
+const HELP = `deno task bench [options]
+
+  --suite kernels           what to run (default kernels)
+  --preset smoke|default|full
+                            smoke: 256 and 1K tokens, finishes in about a minute on a software
+                            adapter; default: 1K–32K; full: 1K–128K. Without --preset: default
+                            on a GPU, smoke on a software adapter (said in the output)
+  --formats a,b             cache formats (default all: ${formatNames().join(", ")})
+  --lengths 1k,4k,...       context lengths (k = 1024); overrides the preset's
+  --batch N                 batch size B (default 1)
+  --heads N --kv-heads N --head-dim N
+                            layer shape (default Llama-3-8B: 32, 8, 128)
+  --reps N --warmup N       timed runs (median reported) and discarded warm-up runs
+  --copy-mib N              copy-kernel size for the bandwidth roofline
+  --seed N                  input seed (default 0)
+  --device auto|gpu|software
+                            adapter choice (default auto: a software adapter is used but every
+                            record is labelled non-representative)
+  --out DIR                 results folder (default data/results/<run id>); an existing folder
+                            with the same spec resumes
+  --help`;
+
+export function parseLength(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$/.exec(text);
+  const value = m
+    ? Number(m[1]) *
+      (m[2].toLowerCase() === "k" ? 1024 : m[2].toLowerCase() === "m" ? 1024 * 1024 : 1)
+    : NaN;
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(
+      `context length: got "${text}", expected a positive integer such as 512, 4k or 32k`,
+    );
+  }
+  return value;
+}
+
+function intFlag(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n)) throw new RangeError(`--${name}: got "${text}", expected an integer`);
+  return n;
+}
+
+export interface CliResult {
+  spec: KernelSpec;
+  device: DeviceChoice;
+  out?: string;
+}
+
+/** Parses flags into a validated spec. `software` says whether the adapter is a software one. */
+export function specFromArgs(args: string[], software: boolean): CliResult | "help" {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      suite: { type: "string", default: "kernels" },
+      preset: { type: "string" },
+      formats: { type: "string" },
+      lengths: { type: "string" },
+      batch: { type: "string" },
+      heads: { type: "string" },
+      "kv-heads": { type: "string" },
+      "head-dim": { type: "string" },
+      reps: { type: "string" },
+      warmup: { type: "string" },
+      "copy-mib": { type: "string" },
+      seed: { type: "string" },
+      device: { type: "string", default: "auto" },
+      out: { type: "string" },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) return "help";
+  if (values.suite !== "kernels") {
+    throw new RangeError(`--suite: got "${values.suite}", expected kernels`);
+  }
+  const device = values.device as DeviceChoice;
+  if (!DEVICE_CHOICES.includes(device)) {
+    throw new RangeError(`--device: got "${device}", expected one of ${DEVICE_CHOICES.join(", ")}`);
+  }
+  const preset = (values.preset ?? (software ? "smoke" : "default")) as Preset;
+  if (!(preset in PRESETS)) {
+    throw new RangeError(
+      `--preset: got "${preset}", expected one of ${Object.keys(PRESETS).join(", ")}`,
+    );
+  }
+  const p = PRESETS[preset];
+  const list = (s: string) => s.split(",").map((x) => x.trim()).filter((x) => x !== "");
+  const spec: KernelSpec = {
+    suite: "kernels",
+    preset,
+    formats: values.formats ? list(values.formats) : formatNames(),
+    lengths: values.lengths ? list(values.lengths).map(parseLength) : p.lengths,
+    batchSize: intFlag("batch", values.batch, 1),
+    heads: intFlag("heads", values.heads, 32),
+    kvHeads: intFlag("kv-heads", values["kv-heads"], 8),
+    headDim: intFlag("head-dim", values["head-dim"], 128),
+    reps: intFlag("reps", values.reps, p.reps),
+    warmup: intFlag("warmup", values.warmup, p.warmup),
+    copyMiB: intFlag("copy-mib", values["copy-mib"], p.copyMiB),
+    seed: intFlag("seed", values.seed, 0),
+  };
+  validateKernelSpec(spec);
+  return { spec, device, out: values.out };
+}
+
+export async function main(args: string[]): Promise<number> {
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(HELP);
+    return 0;
+  }
+  const deviceArg = args.indexOf("--device") >= 0
+    ? args[args.indexOf("--device") + 1]
+    : (args.find((a) => a.startsWith("--device="))?.slice(9) ?? "auto");
+  // Validate flags that do not depend on the adapter before touching the GPU.
+  specFromArgs(args, false);
+  const gpu = await Gpu.open({ device: deviceArg as DeviceChoice });
+  const parsed = specFromArgs(args, gpu.report.fallback);
+  if (parsed === "help") return 0;
+  const { spec } = parsed;
+  const a = gpu.report;
+  console.log(
+    `kvlab bench: adapter ${a.description || a.vendor} (${a.vendor}${
+      a.architecture ? " " + a.architecture : ""
+    }), shader-f16 ${gpu.f16 ? "yes" : "no"}, timing ${
+      gpu.timestamps ? "timestamp queries" : "wall clock"
+    }`,
+  );
+  if (a.fallback) {
+    console.log(
+      "WARNING: this is a SOFTWARE adapter (CPU): every timing is non-representative, and every record says so.",
+    );
+    if (!args.some((x) => x.startsWith("--preset"))) {
+      console.log("         no --preset given: running the smoke preset");
+    }
+  }
+  const hash = await specHash(spec);
+  const runId = `kernels-${hash.slice(0, 12)}`;
+  const dir = parsed.out ?? `data/results/${runId}`;
+  const out = resultsDir(dir);
+  Deno.mkdirSync(dir, { recursive: true });
+  writeJson(out.specPath, {
+    ...spec,
+    runId,
+    specHash: hash,
+    command: ["deno", "task", "bench", ...args].join(" "),
+  });
+  console.log(
+    `run ${runId}: ${spec.formats.length} formats × ${spec.lengths.length} lengths, H=${spec.heads} Hkv=${spec.kvHeads} D=${spec.headDim} B=${spec.batchSize} → ${dir}`,
+  );
+  const records = await runKernelSuite({
+    gpu,
+    spec,
+    runId,
+    specHash: hash,
+    out,
+    log: (l) => console.log(l),
+  });
+  const summary = summarize(spec, records);
+  writeSummary(out, summary);
+  console.log("");
+  console.log(formatTable(records));
+  console.log("");
+  for (const t of summary.targets) {
+    const detail = t.values.map((v) => `${v.T}: ${v.value.toFixed(2)}`).join(", ");
+    console.log(
+      `target ${t.name} ${t.name.includes("fraction") ? "≥" : "≤"} ${t.limit}: ${t.status}${
+        detail ? ` (${detail})` : " (needs a GPU and N ≥ 32K)"
+      }`,
+    );
+  }
+  if (a.fallback) console.log("(software adapter: timings above are not representative)");
+  console.log(`results: ${out.recordsPath}, ${out.summaryPath}`);
+  return 0;
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (e) {
+    if (
+      e instanceof RangeError || e instanceof TypeError || e instanceof AdapterError ||
+      e instanceof ResultsError
+    ) {
+      console.error(`kvlab bench: ${e.message}`);
+      Deno.exit(2);
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,115 @@
+// Append path of the group-wise quantized caches int8 / int4 (engine/cache/groupwise.ts):
+// quantizes sequence b's first counts[b] new tokens of keys AND values per token over groups of
+// QG = 32 channels, and writes them at positions lens[b] .. (the old length). No residual.
+// The quantizer must stay identical to kivi_append.wgsl and to engine/reference/quant.ts
+// (codes are tested bit for bit).
+
+override D: u32 = 128u;              // head dim
+override HKV: u32 = 8u;              // KV heads
+override CAP: u32 = 1024u;           // token capacity per sequence
+override BITS: u32 = 8u;             // bits per code: 4 or 8
+override INV_MAXQ: f32 = 0.003921569; // f32(1 / (2^BITS - 1)), from the host
+override META: u32 = 0u;             // word offset of the metadata in k_store / v_store
+
+const QG: u32 = 32u; // quantization group: channels
+
+struct Params {
+  Tn: u32, // tokens in the input per sequence
+}
+
+// k_store, v_store: codes [B, Hkv, CAP, D·BITS/32] | meta [B, Hkv, CAP, D/32]
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> lens: array<u32>;          // [B] old lengths
+@group(0) @binding(2) var<storage, read> counts: array<u32>;        // [B] tokens to take
+@group(0) @binding(3) var<storage, read> k_in: array<f32>;          // [B, Tn, Hkv, D]
+@group(0) @binding(4) var<storage, read> v_in: array<f32>;          // [B, Tn, Hkv, D]
+@group(0) @binding(5) var<storage, read_write> k_store: array<u32>; // see above
+@group(0) @binding(6) var<storage, read_write> v_store: array<u32>; // see above
+
+// --- the quantizer (identical in kivi_append.wgsl) ----------------------------------------
+
+struct Quant {
+  sm: u32,                // pack2x16float(scale, min)
+  words: array<u32, 8>,   // QG codes packed little-endian, BITS words used
+}
+
+fn f16_round(x: f32) -> f32 {
+  return unpack2x16float(pack2x16float(vec2f(x, 0.0))).x;
+}
+
+// argmin over c in [0, maxq] of |(x - mh) - c·sh|, ties → smaller c. c·sh is exact in f32,
+// so fused multiply-add cannot change the comparison.
+fn qcode(x: f32, sh: f32, mh: f32) -> u32 {
+  if (sh == 0.0) {
+    return 0u;
+  }
+  let maxq = (1u << BITS) - 1u;
+  let d = x - mh;
+  let c0 = u32(clamp(round(d / sh), 0.0, f32(maxq)));
+  var best = c0;
+  var be = abs(d - f32(c0) * sh);
+  if (c0 > 0u) {
+    let e = abs(d - f32(c0 - 1u) * sh);
+    if (e <= be) {
+      best = c0 - 1u;
+      be = e;
+    }
+  }
+  if (c0 < maxq) {
+    let e = abs(d - f32(c0 + 1u) * sh);
+    if (e < be) {
+      best = c0 + 1u;
+    }
+  }
+  return best;
+}
+
+fn quantize(xs: ptr<function, array<f32, 32>>) -> Quant {
+  var mn = (*xs)[0];
+  var mx = (*xs)[0];
+  for (var j = 1u; j < QG; j++) {
+    mn = min(mn, (*xs)[j]);
+    mx = max(mx, (*xs)[j]);
+  }
+  var out: Quant;
+  out.sm = pack2x16float(vec2f((mx - mn) * INV_MAXQ, mn));
+  let sm = unpack2x16float(out.sm);
+  for (var j = 0u; j < QG; j++) {
+    let c = qcode((*xs)[j], sm.x, sm.y);
+    out.words[j * BITS / 32u] |= c << ((j * BITS) % 32u);
+  }
+  return out;
+}
+
+// --- entry point -------------------------------------------------------------------------------
+
+// One thread per (new token t, hk, channel group j): over [Tn, Hkv, D/QG] × B.
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let b = gid.z;
+  let NG = D / QG;
+  let i = gid.x + gid.y * nwg.x * 64u;
+  let t = i / (HKV * NG);
+  if (t >= p.Tn || t >= counts[b]) {
+    return;
+  }
+  let hk = (i / NG) % HKV;
+  let j = i % NG;
+  let src = ((b * p.Tn + t) * HKV + hk) * D + j * QG;
+  let row = (b * HKV + hk) * CAP + lens[b] + t;
+  var xs: array<f32, 32>;
+  for (var e = 0u; e < QG; e++) {
+    xs[e] = f16_round(k_in[src + e]);
+  }
+  let qk = quantize(&xs);
+  for (var e = 0u; e < QG; e++) {
+    xs[e] = f16_round(v_in[src + e]);
+  }
+  let qv = quantize(&xs);
+  k_store[META + row * NG + j] = qk.sm;
+  v_store[META + row * NG + j] = qv.sm;
+  for (var w = 0u; w < BITS; w++) {
+    k_store[row * (D * BITS / 32u) + j * BITS + w] = qk.words[w];
+    v_store[row * (D * BITS / 32u) + j * BITS + w] = qv.words[w];
+  }
+}
