@@ -57,6 +57,7 @@ export async function chooseAdapter(choice: DeviceChoice): Promise<GPUAdapter> {
       "WebGPU is not available in this runtime: run Deno with --unstable-webgpu",
     );
   }
+  ensureRuntimeDir();
   const adapter = await navigator.gpu.requestAdapter({
     powerPreference: "high-performance",
     forceFallbackAdapter: choice === "software",
@@ -80,4 +81,17 @@ export async function chooseAdapter(choice: DeviceChoice): Promise<GPUAdapter> {
     );
   }
   return adapter;
+}
+
+/**
+ * Mesa's Vulkan drivers complain on every adapter request when XDG_RUNTIME_DIR is unset (as on
+ * CI machines and under sudo); give them a private one rather than print noise.
+ */
+function ensureRuntimeDir(): void {
+  try {
+    if (Deno.env.get("XDG_RUNTIME_DIR")) return;
+    Deno.env.set("XDG_RUNTIME_DIR", Deno.makeTempDirSync({ prefix: "kvlab-xdg-" }));
+  } catch {
+    // without --allow-env or a writable temp dir the drivers only warn; carry on
+  }
 }

@@ -1,0 +1,194 @@
+// The kernel benchmark's CLI parsing, results folder (append-only, torn-line repair, resume) and
+// a tiny end-to-end suite run on whatever adapter exists.
+
+import assert from "node:assert/strict";
+import { parseLength, specFromArgs } from "../engine/bench/main.ts";
+import {
+  formatTable,
+  type KernelSpec,
+  runKernelSuite,
+  summarize,
+} from "../engine/bench/kernel_suite.ts";
+import {
+  readRecords,
+  RecordWriter,
+  resultsDir,
+  ResultsError,
+  specHash,
+} from "../engine/bench/results.ts";
+import { testGpu } from "./helpers.ts";
+
+Deno.test("lengths parse with k and m suffixes; bad ones name the value", () => {
+  assert.equal(parseLength("512"), 512);
+  assert.equal(parseLength("4k"), 4096);
+  assert.equal(parseLength("32K"), 32768);
+  assert.equal(parseLength("1m"), 1048576);
+  for (const bad of ["0", "-4", "abc", "1.5", ""]) {
+    assert.throws(() => parseLength(bad), new RegExp(`context length: got "${bad}"`));
+  }
+});
+
+Deno.test("CLI flags build a validated spec; bad flags name the value and what was expected", () => {
+  const r = specFromArgs(
+    ["--formats", "fp16,kivi2", "--lengths", "1k,2k", "--preset", "smoke"],
+    false,
+  );
+  assert.notEqual(r, "help");
+  if (r === "help") return;
+  assert.deepEqual(r.spec.formats, ["fp16", "kivi2"]);
+  assert.deepEqual(r.spec.lengths, [1024, 2048]);
+  assert.equal(r.spec.heads, 32);
+  // no --preset: default on a GPU, smoke on a software adapter
+  const gpuDefault = specFromArgs([], false);
+  const swDefault = specFromArgs([], true);
+  assert.ok(gpuDefault !== "help" && gpuDefault.spec.preset === "default");
+  assert.ok(swDefault !== "help" && swDefault.spec.preset === "smoke");
+  assert.throws(
+    () => specFromArgs(["--formats", "fp9"], false),
+    /unknown cache format "fp9"; expected one of fp32, fp16, kivi2/,
+  );
+  assert.throws(
+    () => specFromArgs(["--heads", "30", "--kv-heads", "8"], false),
+    /H=30 query heads do not divide into Hkv=8/,
+  );
+  assert.throws(
+    () => specFromArgs(["--preset", "huge"], false),
+    /--preset: got "huge", expected one of smoke, default, full/,
+  );
+  assert.throws(() => specFromArgs(["--device", "tpu"], false), /--device: got "tpu"/);
+  assert.throws(() => specFromArgs(["--batch", "0"], false), /batch size: got 0/);
+  assert.throws(
+    () => specFromArgs(["--head-dim", "48"], false),
+    /head dim: got 48, expected a multiple of 32/,
+  );
+  assert.throws(
+    () => specFromArgs(["--suite", "models"], false),
+    /--suite: got "models", expected kernels/,
+  );
+  assert.throws(() => specFromArgs(["--nope"], false), /Unknown option '--nope'/);
+});
+
+Deno.test("spec hash is stable under key order", async () => {
+  assert.equal(await specHash({ a: 1, b: [1, 2] }), await specHash({ b: [1, 2], a: 1 }));
+  assert.notEqual(await specHash({ a: 1 }), await specHash({ a: 2 }));
+});
+
+Deno.test("records.jsonl: a torn last line is dropped and repaired; a bad middle line names file and line", () => {
+  const dir = Deno.makeTempDirSync();
+  const path = `${dir}/records.jsonl`;
+  Deno.writeTextFileSync(path, '{"a":1}\n{"a":2}\n{"a":');
+  const { records, torn } = readRecords(path);
+  assert.deepEqual(records, [{ a: 1 }, { a: 2 }]);
+  assert.equal(torn, true);
+  const w = new RecordWriter(path);
+  w.repair();
+  w.append({ a: 3 });
+  assert.deepEqual(readRecords(path).records, [{ a: 1 }, { a: 2 }, { a: 3 }]);
+  Deno.writeTextFileSync(path, '{"a":1}\nnot json\n{"a":3}\n');
+  assert.throws(
+    () => readRecords(path),
+    (e: Error) => e instanceof ResultsError && e.message.includes(`${path}:2:`),
+  );
+  assert.deepEqual(readRecords(`${dir}/missing.jsonl`).records, []);
+  Deno.removeSync(dir, { recursive: true });
+});
+
+const TINY: KernelSpec = {
+  suite: "kernels",
+  preset: "smoke",
+  formats: ["fp16", "kivi4", "int4"],
+  lengths: [40, 160],
+  batchSize: 1,
+  heads: 4,
+  kvHeads: 2,
+  headDim: 32,
+  reps: 2,
+  warmup: 0,
+  copyMiB: 1,
+  seed: 1,
+};
+
+Deno.test("kernel suite writes one record per cell, resumes without redoing cells, and summarises", async () => {
+  const gpu = await testGpu();
+  const dir = Deno.makeTempDirSync();
+  const out = resultsDir(dir);
+  const ctx = { gpu, spec: TINY, runId: "test", specHash: "h", out, log: () => {} };
+  const first = await runKernelSuite(ctx);
+  assert.equal(first.length, 6);
+  const lines = Deno.readTextFileSync(out.recordsPath).trim().split("\n");
+  assert.equal(lines.length, 6);
+  for (const r of first) {
+    for (
+      const key of [
+        "schemaVersion",
+        "suite",
+        "format",
+        "contextLength",
+        "batchSize",
+        "relError",
+        "kvBytes",
+        "kvBytesFp16",
+        "ms",
+        "gbPerSec",
+        "bandwidthFraction",
+        "adapter",
+        "commit",
+        "timestamp",
+      ]
+    ) {
+      assert.ok(key in r, `record lacks ${key}`);
+    }
+    assert.equal(r.adapter.fallback, gpu.report.fallback);
+    assert.equal(r.representative, !gpu.report.fallback);
+    assert.ok(r.relError >= 0 && r.relError < 1, `${r.format} relError ${r.relError}`);
+    assert.ok(r.ms > 0 && r.gbPerSec > 0);
+  }
+  const fp16 = first.find((r) => r.format === "fp16" && r.contextLength === 160)!;
+  const kivi4 = first.find((r) => r.format === "kivi4" && r.contextLength === 160)!;
+  assert.ok(
+    fp16.relError < kivi4.relError,
+    "past R = 128 tokens kivi4 quantizes: fp16 is closer to fp32",
+  );
+  const kivi4Short = first.find((r) => r.format === "kivi4" && r.contextLength === 40)!;
+  assert.equal(
+    kivi4Short.relError,
+    first.find((r) => r.format === "fp16" && r.contextLength === 40)!.relError,
+    "under R tokens kivi4 is all f16 residual",
+  );
+  assert.equal(fp16.kvBytes, fp16.kvBytesFp16);
+  // a killed run: drop the last record and tear the line before it
+  const kept = lines.slice(0, 4).join("\n") + "\n" + lines[4].slice(0, 20);
+  Deno.writeTextFileSync(out.recordsPath, kept);
+  const resumed = await runKernelSuite(ctx);
+  assert.equal(resumed.length, 6);
+  assert.equal(Deno.readTextFileSync(out.recordsPath).trim().split("\n").length, 6);
+  assert.deepEqual(
+    resumed.slice(0, 4).map((r) => r.timestamp),
+    first.slice(0, 4).map((r) => r.timestamp),
+  );
+  const summary = summarize(TINY, resumed);
+  assert.equal(summary.rows.length, 6);
+  assert.ok(
+    summary.targets.every((t) => t.status === "unmeasured"),
+    "no N ≥ 32K cells: targets unmeasured",
+  );
+  const table = formatTable(resumed);
+  assert.match(table, /kivi4\s+160/);
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("resuming into a folder written by another adapter is refused", async () => {
+  const gpu = await testGpu();
+  const dir = Deno.makeTempDirSync();
+  const out = resultsDir(dir);
+  Deno.writeTextFileSync(
+    out.recordsPath,
+    JSON.stringify({ format: "fp16", contextLength: 40, adapter: { description: "Other GPU" } }) +
+      "\n",
+  );
+  await assert.rejects(
+    () => runKernelSuite({ gpu, spec: TINY, runId: "t", specHash: "h", out, log: () => {} }),
+    /holds records from adapter "Other GPU"/,
+  );
+  Deno.removeSync(dir, { recursive: true });
+});
