@@ -192,3 +192,16 @@ Deno.test("resuming into a folder written by another adapter is refused", async 
   );
   Deno.removeSync(dir, { recursive: true });
 });
+
+Deno.test("a context larger than one storage binding is refused before any input is generated", async () => {
+  const gpu = await testGpu();
+  const dir = Deno.makeTempDirSync();
+  const spec = { ...TINY, lengths: [64, 1 << 24], kvHeads: 8, heads: 8, headDim: 128 };
+  await assert.rejects(
+    () =>
+      runKernelSuite({ gpu, spec, runId: "t", specHash: "h", out: resultsDir(dir), log: () => {} }),
+    /context length 16777216: the f32 K input .* larger than one storage binding can hold \(\d+ bytes on this device\)/,
+  );
+  assert.deepEqual(readRecords(resultsDir(dir).recordsPath).records, []);
+  Deno.removeSync(dir, { recursive: true });
+});

@@ -159,6 +159,14 @@ export async function runKernelSuite(ctx: SuiteContext): Promise<KernelRecord[]>
   const done = new Set(prior.map((r) => `${r.format}@${r.contextLength}`));
   if (done.size > 0) log(`resuming: ${done.size} cells already recorded in ${ctx.out.recordsPath}`);
 
+  // Fail before generating gigabytes of inputs: the f32 K/V inputs are the largest bindings.
+  for (const T of spec.lengths) {
+    const bytes = spec.batchSize * T * spec.kvHeads * spec.headDim * 4;
+    gpu.checkBinding(
+      `context length ${T}: the f32 K input [B=${spec.batchSize}, T=${T}, Hkv=${spec.kvHeads}, D=${spec.headDim}]`,
+      bytes,
+    );
+  }
   const copy = await measureCopy(gpu, spec.copyMiB, spec.reps, spec.warmup);
   log(
     `copy kernel: ${(copy.bytes / 2 ** 20).toFixed(0)} MiB in ${copy.ms.toFixed(3)} ms = ${
