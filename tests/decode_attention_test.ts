@@ -1,10 +1,11 @@
 // Decode attention over the full caches (fp32, fp16) against the float64 reference:
-// GQA ratios 1, 4, 8; ragged B > 1; lengths that are not multiples of the tile; D up to 256;
-// several append + attend steps recorded into one command buffer.
+// GQA ratios 1, 3, 4, 8 and 11 (two head chunks per KV head); ragged B > 1; lengths that are not
+// multiples of a tile, several tiles per split, empty splits; D up to 256; several append +
+// attend steps recorded into one command buffer; the workgroup-memory plan and its RangeError.
 
 import assert from "node:assert/strict";
 import { createCache } from "../engine/cache/registry.ts";
-import { DecodeAttention } from "../engine/kernels/decode_attention.ts";
+import { DecodeAttention, decodePlan } from "../engine/kernels/decode_attention.ts";
 import { decodeAttentionRef } from "../engine/reference/attention.ts";
 import { randn } from "../engine/reference/random.ts";
 import { assertClose, testGpu } from "./helpers.ts";
@@ -26,6 +27,13 @@ const CASES: Case[] = [
   { B: 3, H: 8, Hkv: 1, D: 32, lens: [5, 97, 64], splits: 4 },
   { B: 1, H: 16, Hkv: 2, D: 128, lens: [45] },
   { B: 2, H: 2, Hkv: 1, D: 256, lens: [40, 17] },
+  // G = 11: two workgroups per KV head (6 + 5 heads), 6 tiles of 256 tokens in one split
+  { B: 2, H: 11, Hkv: 1, D: 64, lens: [1300, 517], splits: 1 },
+  // G = 3 (a part-filled vec4 of probabilities); splits of 704 tokens = 2 tiles of 512
+  { B: 1, H: 6, Hkv: 2, D: 32, lens: [2100], splits: 3 },
+  // G = 8 at D = 256: the largest workgroup memory; sequence 1 leaves 4 of 5 splits empty
+  { B: 2, H: 16, Hkv: 2, D: 256, lens: [600, 31] },
+  { B: 2, H: 4, Hkv: 2, D: 128, lens: [100, 1], splits: 4 },
 ];
 
 for (const format of ["fp32", "fp16"]) {
@@ -158,4 +166,26 @@ Deno.test("bad shapes and formats get errors naming the value and the limit", as
   assert.throws(() => gpu.submit((pass) => cache.append(pass, k, k, 2, [3])), /counts\[0\]: got 3/);
   gpu.destroy(k);
   cache.destroy();
+});
+
+Deno.test("decode plan: heads per workgroup, tokens per thread, workgroup memory, limit errors", () => {
+  const plan = (G: number, D: number, limit = 32768) => {
+    const p = decodePlan(G, D, limit);
+    return [p.HG, p.GC, p.TPT, p.U, p.sharedBytes];
+  };
+  // queries 4·GC·D + probabilities 16·max(128·TPT·⌈GC/4⌉, 256) + reductions 4·GC·128 + 64·GC
+  assert.deepEqual(plan(4, 128), [1, 4, 4, 4, 2048 + 8192 + 2048 + 256]);
+  assert.deepEqual(plan(1, 128), [1, 1, 4, 4, 512 + 8192 + 512 + 64]);
+  assert.deepEqual(plan(8, 256), [1, 8, 2, 2, 8192 + 8192 + 4096 + 512]);
+  assert.deepEqual(plan(32, 128), [4, 8, 2, 2, 4096 + 8192 + 4096 + 512]);
+  assert.deepEqual(plan(11, 64), [2, 6, 2, 2, 1536 + 8192 + 3072 + 384]);
+  // a smaller limit takes fewer tokens per thread before it gives up
+  assert.deepEqual(plan(4, 128, 10000), [1, 4, 2, 4, 2048 + 4096 + 2048 + 256]);
+  assert.throws(
+    () => decodePlan(8, 256, 16384),
+    (e: Error) =>
+      e instanceof RangeError &&
+      /G=8 \(8 heads per workgroup\) with D=256 needs 16896 bytes .* allows 16384/.test(e.message),
+  );
+  assert.throws(() => decodePlan(4, 48, 32768), /D \(head dim\): got 48/);
 });

@@ -1,7 +1,7 @@
 // The KV-cache storage-format contract. A format owns its GPU buffers (so bytes() is counted
 // from real allocations), an append path that quantizes on append, and a WGSL snippet that the
 // shared decode-attention kernel (engine/kernels/decode_attention.wgsl) splices in to read the
-// stored form directly, dequantizing while it stages tiles into workgroup memory.
+// stored form directly from global memory into registers, dequantizing there.
 //
 // Lengths live on the GPU: `lens` [B] u32 is advanced by the append path's own dispatches, so
 // any number of append + attend steps can be recorded into one command buffer without a
@@ -20,17 +20,28 @@ export interface CacheShape {
 
 /**
  * What a format gives the decode-attention kernel. `wgsl` declares its storage bindings
- * from @binding(FIRST_FORMAT_BINDING) on, in the order of `buffers`, and defines
+ * from @binding(FIRST_FORMAT_BINDING) on, in the order of `buffers`, and defines functions that
+ * read K and V of KV head hk straight into registers, dequantized to f32, eight channels at a
+ * time — `F8 { lo, hi }` holds channels 8·d8 + 0..3 and 8·d8 + 4..7 of one token:
  *
- *   fn kv_len(b: u32) -> u32                       // tokens stored for sequence b
- *   fn stage_k(b: u32, hk: u32, t0: u32, lid: u32) // K[b, t0 .. t0+TILE, hk, :] → tile
- *   fn stage_v(b: u32, hk: u32, t0: u32, lid: u32) // V[b, t0 .. t0+TILE, hk, :] → tile
+ *   fn kv_len(b: u32) -> u32                  // tokens stored for sequence b
+ *   struct KBlock { … }                       // format-defined: a key block in registers
+ *   fn k_block(b: u32, hk: u32, t0: u32, last: u32, d8: u32) -> KBlock
+ *                                             // loads channels 8·d8 .. 8·d8+7 of the keys of
+ *                                             // tokens t0 .. t0+TPT-1
+ *   fn k_get(blk: KBlock, k: u32) -> F8       // those channels of token t0 + k, k < TPT
+ *   fn load_v8(b: u32, hk: u32, t: u32, d8: u32) -> F8 // channels 8·d8 .. 8·d8+7 of V, token t
  *
- * Stage functions are called by all WG threads of a workgroup (lid = local index) and
- * write dequantized f32 values to `tile[i * KS + d]` for token t0 + i, i < TILE. Tokens at or
- * past kv_len(b) must be written as 0. t0 is a multiple of TILE (16 or 32). The kernel body
- * declares the override constants D, TILE, WG, KS and `var<workgroup> tile`, which the
- * snippet may use.
+ * The kernel guarantees t0 ≤ last < kv_len(b), t0 a multiple of TPT (1, 2 or 4: the block lies
+ * in one 32-token group), d8 < D/8 and t < kv_len(b). Each thread calls these for itself — no
+ * cooperation, no workgroup memory — k_block once per (block, d8), then k_get for each k, so
+ * the block is where per-group work is shared (KIVI: one code word per channel serves all TPT
+ * tokens; the group's per-channel scale and min are unpacked once). Tokens past `last` (the
+ * split's end) are masked by the kernel: a format must stay in bounds for them, e.g. by reading
+ * token `last` in their place, and may return anything for them. The kernel body provides the
+ * override constants D and TPT, `struct F8` and `fn half8(w: vec4<u32>) -> F8` (eight f16 from
+ * four pack2x16float words); quantized formats also splice in quant_read.wgsl (codes to f32
+ * with one fma per value).
  */
 export interface DecodeSource {
   readonly wgsl: string;

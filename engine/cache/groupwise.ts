@@ -9,8 +9,7 @@
 //   store = codes [B, Hkv, capacity, D·bits/32]   the channels of one token consecutive
 //         | meta  [B, Hkv, capacity, D/32]        f16 scale | f16 min << 16
 // Codes are little-endian within a word (channel j of a word at bits [j·bits, (j+1)·bits)).
-// A decode tile's code words are contiguous over (token, word): consecutive threads load
-// consecutive words.
+// In decode (groupwise_read.wgsl) the lanes of a value token read its contiguous code row.
 
 import { dispatch, type Gpu } from "../gpu/mod.ts";
 import { wgsl } from "../kernels/wgsl.ts";
@@ -123,7 +122,10 @@ export class GroupwiseCache extends CacheBase {
 
   decodeSource(): DecodeSource {
     return {
-      wgsl: wgsl(new URL("./groupwise_read.wgsl", import.meta.url)),
+      wgsl: [
+        wgsl(new URL("./quant_read.wgsl", import.meta.url)),
+        wgsl(new URL("./groupwise_read.wgsl", import.meta.url)),
+      ].join("\n"),
       buffers: [this.lens, this.kStore, this.vStore],
       constants: this.#constants(),
     };

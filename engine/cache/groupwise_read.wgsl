@@ -1,12 +1,13 @@
 // Decode-attention read snippet for the group-wise quantized caches int8 / int4
-// (engine/cache/groupwise.ts): spliced after engine/kernels/decode_attention.wgsl. Stages a tile
-// of TILE tokens, dequantizing per-token codes with each 32-channel group's f16 scale and min;
-// tokens ≥ len are 0. Consecutive threads read consecutive code words (over token, word).
+// (engine/cache/groupwise.ts): spliced after engine/kernels/decode_attention.wgsl together with
+// quant_read.wgsl (contract: engine/cache/format.ts). Reads a token's codes for 8 channels
+// (BITS/4 words) and its 32-channel group's f16 scale and min straight into registers and
+// dequantizes there; the lanes of a token in the value loop read one contiguous code row.
 
-override HKV: u32 = 8u;   // KV heads
+override HKV: u32 = 8u;    // KV heads
 override CAP: u32 = 1024u; // token capacity per sequence
-override BITS: u32 = 8u;  // bits per code
-override META: u32 = 0u;  // word offset of the metadata in k_store / v_store
+override BITS: u32 = 8u;   // bits per code
+override META: u32 = 0u;   // word offset of the metadata in k_store / v_store
 
 const GW_QG: u32 = 32u;
 
@@ -26,36 +27,40 @@ fn gw_word(is_k: bool, i: u32) -> u32 {
   return v_store[i];
 }
 
-fn stage_groupwise(is_k: bool, b: u32, hk: u32, t0: u32, lid: u32) {
-  let len = kv_lens[b];
-  var n = 0u; // stored tokens in this tile
-  if (len > t0) {
-    n = min(TILE, len - t0);
+// Token t's code words for channels 8·d8 .. 8·d8+7 (.y only for 8-bit) and its group's affine
+// pair (quant_read.wgsl), packed as (w0, w1, bits of scale·2^BITS, bits of min − scale·2^BITS).
+fn gw_load(is_k: bool, b: u32, hk: u32, t: u32, d8: u32) -> vec4<u32> {
+  let row = (b * HKV + hk) * CAP + t;
+  let at = row * (D * BITS / 32u) + d8 * BITS / 4u;
+  var w1 = 0u;
+  if (BITS == 8u) {
+    w1 = gw_word(is_k, at + 1u);
   }
-  let PER = 32u / BITS;
-  let WV = D / PER; // code words per token
-  let NG = D / GW_QG;
-  let row0 = (b * HKV + hk) * CAP + t0;
-  let mask = (1u << BITS) - 1u;
-  for (var i = lid; i < n * WV; i += WG) {
-    let t = i / WV;
-    let w = i % WV;
-    let word = gw_word(is_k, (row0 + t) * WV + w);
-    let sm = unpack2x16float(gw_word(is_k, META + (row0 + t) * NG + w / BITS));
-    for (var e = 0u; e < PER; e++) {
-      let c = (word >> (e * BITS)) & mask;
-      tile[t * KS + w * PER + e] = f32(c) * sm.x + sm.y;
-    }
-  }
-  for (var i = n * D + lid; i < TILE * D; i += WG) {
-    tile[(i / D) * KS + i % D] = 0.0;
-  }
+  let a = q_affine(gw_word(is_k, META + row * (D / GW_QG) + d8 / 4u));
+  return vec4<u32>(gw_word(is_k, at), w1, bitcast<vec2<u32>>(a));
 }
 
-fn stage_k(b: u32, hk: u32, t0: u32, lid: u32) {
-  stage_groupwise(true, b, hk, t0, lid);
+fn gw_dequant(x: vec4<u32>) -> F8 {
+  return q_dequant8(x.x, x.y, bitcast<vec2<f32>>(x.zw));
 }
 
-fn stage_v(b: u32, hk: u32, t0: u32, lid: u32) {
-  stage_groupwise(false, b, hk, t0, lid);
+// Token k of the block in w[k].
+struct KBlock {
+  w: array<vec4<u32>, 4>,
+}
+
+fn k_block(b: u32, hk: u32, t0: u32, last: u32, d8: u32) -> KBlock {
+  var blk: KBlock;
+  for (var k = 0u; k < TPT; k++) {
+    blk.w[k] = gw_load(true, b, hk, min(t0 + k, last), d8);
+  }
+  return blk;
+}
+
+fn k_get(blk: KBlock, k: u32) -> F8 {
+  return gw_dequant(blk.w[k]);
+}
+
+fn load_v8(b: u32, hk: u32, t: u32, d8: u32) -> F8 {
+  return gw_dequant(gw_load(false, b, hk, t, d8));
 }

@@ -20,9 +20,10 @@
 //   vStore = value codes [B, Hkv, VT, D·bits/32]    the channels of one token consecutive
 //          | value meta  [B, Hkv, VT, D/G]
 //          | value res   [B, Hkv, R, D/2]
-// Codes are little-endian within a word (element j at bits [j·bits, (j+1)·bits)). A decode
-// tile's key words are contiguous over (channel, word) and its value words over (token, word),
-// so consecutive threads load consecutive words. One buffer per K and per V keeps the decode
+// Codes are little-endian within a word (element j at bits [j·bits, (j+1)·bits)). In decode
+// (kivi_read.wgsl) a thread reads ONE key word per channel for its 4 consecutive tokens of a
+// group (the group's threads read neighbouring words of the channel: one sector), and the lanes
+// of a value token read its contiguous code row. One buffer per K and per V keeps the decode
 // kernel at 6 storage bindings (portable to devices that allow only 8).
 
 import { dispatch, type Gpu } from "../gpu/mod.ts";
@@ -236,7 +237,10 @@ export class KiviCache extends CacheBase {
 
   decodeSource(): DecodeSource {
     return {
-      wgsl: wgsl(new URL("./kivi_read.wgsl", import.meta.url)),
+      wgsl: [
+        wgsl(new URL("./quant_read.wgsl", import.meta.url)),
+        wgsl(new URL("./kivi_read.wgsl", import.meta.url)),
+      ].join("\n"),
       buffers: [this.lens, this.kStore, this.vStore],
       constants: this.#constants(),
     };

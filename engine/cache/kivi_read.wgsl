@@ -1,12 +1,17 @@
 // Decode-attention read snippet for the KIVI caches (engine/cache/kivi.ts): spliced after
-// engine/kernels/decode_attention.wgsl. Dequantizes while staging a tile of TILE tokens:
-//   keys   tokens < Tqk = floor(len/R)·R: per-channel codes of the tile's QG-token group;
-//          tokens in [Tqk, len): f16 residual slot t % R; tokens ≥ len: 0
-//   values tokens < Tqv = max(0, len - R): per-token codes; [Tqv, len): residual; ≥ len: 0
-// Tqk is a multiple of R, hence of QG = 32, and TILE (16 or 32) divides QG, so a key tile is
-// all quantized or all not. A value tile may straddle Tqv.
-// Coalescing: consecutive threads read consecutive words — key code words run over
-// (channel, word-in-channel), value code words over (token, word-in-token).
+// engine/kernels/decode_attention.wgsl together with quant_read.wgsl (contract:
+// engine/cache/format.ts). Reads straight into registers and dequantizes there:
+//   keys   tokens < Tqk = floor(len/R)·R: the per-channel codes of their 32-token group, with
+//          that group's per-channel f16 scale and min; tokens in [Tqk, len): f16 residual slot
+//          t % R
+//   values tokens < Tqv = max(0, len − R): per-token codes with the token's per-32-channel f16
+//          scale and min; tokens in [Tqv, len): f16 residual slot t % R
+// A key block is TPT ≤ 4 consecutive tokens of one 32-token group starting at a multiple of TPT.
+// Tqk is a multiple of R, hence of 32, so a block is all quantized or all residual; and a
+// channel's code word holds 32/BITS ≥ 4 consecutive tokens, so ONE word per channel serves the
+// whole block: 8 code words + 8 metadata words per block and 8-channel slice. In the key loop
+// the 32/TPT threads of a group read neighbouring words of one channel (one 32-byte sector per
+// group), and in the value loop the lanes of a token read one contiguous code row.
 
 override HKV: u32 = 8u;    // KV heads
 override BITS: u32 = 2u;   // bits per code
@@ -30,77 +35,75 @@ fn kv_len(b: u32) -> u32 {
   return kv_lens[b];
 }
 
-// Tokens [first, TILE) of the tile from the f16 residual (or 0 past len).
-fn stage_residual(is_k: bool, b: u32, hk: u32, t0: u32, first: u32, lid: u32) {
-  let len = kv_lens[b];
-  let W = D / 2u;
-  let base = (b * HKV + hk) * RES;
-  for (var i = first * W + lid; i < TILE * W; i += WG) {
-    let t = i / W;
-    let w = i % W;
-    let tok = t0 + t;
-    var word = 0u;
-    if (tok < len) {
-      let at = (base + tok % RES) * W + w;
-      if (is_k) {
-        word = k_store[K_RES + at];
-      } else {
-        word = v_store[V_RES + at];
-      }
-    }
-    let x = unpack2x16float(word);
-    tile[t * KS + 2u * w] = x.x;
-    tile[t * KS + 2u * w + 1u] = x.y;
+// The f16 pairs of channels 8·d8 .. 8·d8+7 in token t's residual slot (keys or values).
+fn kivi_res8(is_k: bool, b: u32, hk: u32, t: u32, d8: u32) -> vec4<u32> {
+  let at = ((b * HKV + hk) * RES + t % RES) * (D / 2u) + 4u * d8;
+  if (is_k) {
+    let i = K_RES + at;
+    return vec4<u32>(k_store[i], k_store[i + 1u], k_store[i + 2u], k_store[i + 3u]);
   }
+  let i = V_RES + at;
+  return vec4<u32>(v_store[i], v_store[i + 1u], v_store[i + 2u], v_store[i + 3u]);
 }
 
-fn stage_k(b: u32, hk: u32, t0: u32, lid: u32) {
-  let tq = (kv_lens[b] / RES) * RES;
-  if (t0 >= tq) {
-    stage_residual(true, b, hk, t0, 0u, lid);
-    return;
-  }
-  let PER = 32u / BITS;               // codes per word
-  let WT = TILE / PER;                // words per channel in this tile
-  let w0 = (t0 % KIVI_QG) / PER;      // first word of the tile within its group
-  let grp = (b * HKV + hk) * KGRP + t0 / KIVI_QG;
-  let mask = (1u << BITS) - 1u;
-  for (var i = lid; i < D * WT; i += WG) {
-    let d = i / WT;
-    let w = i % WT;
-    let word = k_store[((grp * D + d) * BITS) + w0 + w];
-    let sm = unpack2x16float(k_store[K_META + grp * D + d]);
-    for (var e = 0u; e < PER; e++) {
-      let c = (word >> (e * BITS)) & mask;
-      tile[(w * PER + e) * KS + d] = f32(c) * sm.x + sm.y;
-    }
-  }
+struct KBlock {
+  quant: bool,
+  // quantized: w[0], w[1] = code words of channels 8·d8 + 0..3, 4..7, shifted so the block's
+  // first token's code sits at bit 0; residual: token k's f16 pairs in w[k]
+  w: array<vec4<u32>, 4>,
+  sc: F8, // quantized: per-channel scale·2^BITS
+  mn: F8, // quantized: per-channel min − scale·2^BITS
 }
 
-fn stage_v(b: u32, hk: u32, t0: u32, lid: u32) {
-  let len = kv_lens[b];
-  var tq = 0u;
-  if (len > RES) {
-    tq = len - RES;
-  }
-  var nq = 0u; // quantized tokens at the start of this tile
-  if (tq > t0) {
-    nq = min(TILE, tq - t0);
-  }
-  let PER = 32u / BITS;
-  let WV = D / PER; // code words per token
-  let NG = D / KIVI_QG;
-  let row0 = (b * HKV + hk) * VCAP + t0;
-  let mask = (1u << BITS) - 1u;
-  for (var i = lid; i < nq * WV; i += WG) {
-    let t = i / WV;
-    let w = i % WV;
-    let word = v_store[(row0 + t) * WV + w];
-    let sm = unpack2x16float(v_store[V_META + (row0 + t) * NG + w / BITS]);
-    for (var e = 0u; e < PER; e++) {
-      let c = (word >> (e * BITS)) & mask;
-      tile[t * KS + w * PER + e] = f32(c) * sm.x + sm.y;
+fn k_block(b: u32, hk: u32, t0: u32, last: u32, d8: u32) -> KBlock {
+  var blk: KBlock;
+  blk.quant = t0 < (kv_lens[b] / RES) * RES;
+  if (blk.quant) {
+    let per = 32u / BITS; // codes per word
+    let ch = ((b * HKV + hk) * KGRP + t0 / KIVI_QG) * D + 8u * d8; // (group, channel) index
+    let word = (t0 % KIVI_QG) / per;
+    let sh = (t0 % per) * BITS;
+    var c: array<u32, 8>;
+    var a: array<vec2<f32>, 8>;
+    for (var j = 0u; j < 8u; j++) {
+      c[j] = k_store[(ch + j) * BITS + word] >> sh;
+      a[j] = q_affine(k_store[K_META + ch + j]);
+    }
+    blk.w[0] = vec4<u32>(c[0], c[1], c[2], c[3]);
+    blk.w[1] = vec4<u32>(c[4], c[5], c[6], c[7]);
+    blk.sc = F8(vec4<f32>(a[0].x, a[1].x, a[2].x, a[3].x), vec4<f32>(a[4].x, a[5].x, a[6].x, a[7].x));
+    blk.mn = F8(vec4<f32>(a[0].y, a[1].y, a[2].y, a[3].y), vec4<f32>(a[4].y, a[5].y, a[6].y, a[7].y));
+  } else {
+    for (var k = 0u; k < TPT; k++) {
+      blk.w[k] = kivi_res8(true, b, hk, min(t0 + k, last), d8);
     }
   }
-  stage_residual(false, b, hk, t0, nq, lid);
+  return blk;
+}
+
+fn k_get(blk: KBlock, k: u32) -> F8 {
+  if (blk.quant) {
+    let pos = k * BITS;
+    return F8(
+      fma(q_code4(blk.w[0], pos), blk.sc.lo, blk.mn.lo),
+      fma(q_code4(blk.w[1], pos), blk.sc.hi, blk.mn.hi),
+    );
+  }
+  return half8(blk.w[k]);
+}
+
+fn load_v8(b: u32, hk: u32, t: u32, d8: u32) -> F8 {
+  let len = kv_lens[b];
+  if (len > RES && t < len - RES) {
+    let row = (b * HKV + hk) * VCAP + t;
+    let bit = 8u * d8 * BITS; // first code bit of the 8 channels within the row
+    let at = row * (D * BITS / 32u) + bit / 32u;
+    var w1 = 0u;
+    if (BITS == 8u) {
+      w1 = v_store[at + 1u];
+    }
+    let a = q_affine(v_store[V_META + row * (D / KIVI_QG) + d8 / 4u]);
+    return q_dequant8(v_store[at] >> (bit % 32u), w1, a);
+  }
+  return half8(kivi_res8(false, b, hk, t, d8));
 }

@@ -1,7 +1,8 @@
 // Host side of split-K decode attention over any KV-cache format (engine/cache/format.ts).
-// Pass 1 (decode_attention.wgsl + the format's read snippet) writes per-split partial outputs;
-// pass 2 (decode_reduce.wgsl) merges them. Sequence lengths are read on the GPU from the
-// cache's `lens`, so steps recorded back to back in one command buffer see each append.
+// Pass 1 (decode_attention.wgsl + the format's read snippet) reads K and V straight into
+// registers and writes per-split partial outputs; pass 2 (decode_reduce.wgsl) merges them.
+// Sequence lengths are read on the GPU from the cache's `lens`, so steps recorded back to back
+// in one command buffer see each append.
 
 import { dispatch, type Gpu } from "../gpu/mod.ts";
 import type { DecodeSource, KvCache } from "../cache/format.ts";
@@ -19,6 +20,60 @@ export interface DecodeAttentionOptions {
 
 /** Workgroups pass 1 aims for when choosing the split count: several per SM on large GPUs. */
 export const TARGET_WORKGROUPS = 512;
+/** Threads per pass-1 workgroup. */
+export const DECODE_WG = 128;
+/** Most query heads one workgroup covers (their accumulators live in registers). */
+export const MAX_HEADS_PER_WORKGROUP = 8;
+/** Splits start on multiples of this many tokens (a KIVI key group). */
+export const SPLIT_ALIGN = 32;
+
+/** How pass 1 is specialised for a GQA group of G query heads and head dim D. */
+export interface DecodePlan {
+  /** Query heads per workgroup, ≤ 8, and workgroups per KV head (HG·GC ≥ G). */
+  readonly GC: number;
+  readonly HG: number;
+  /** Tokens per thread in the score phase; a tile is DECODE_WG·TPT tokens. */
+  readonly TPT: number;
+  /** Tokens per thread per step of the P·V loop. */
+  readonly U: number;
+  /** vec4 slots of the probability / partial-output buffer. */
+  readonly PB: number;
+  /** Workgroup memory pass 1 declares, in bytes. */
+  readonly sharedBytes: number;
+}
+
+/** Workgroup memory of pass 1 in bytes: queries, probabilities, two reduction stages. */
+export function decodeSharedBytes(GC: number, D: number, TPT: number): number {
+  const WG = DECODE_WG;
+  const pb = Math.max(WG * TPT * Math.ceil(GC / 4), 2 * WG);
+  return 4 * (GC * D) + 16 * pb + 4 * (GC * WG) + 16 * (GC * 4);
+}
+
+/**
+ * The specialisation for G query heads per KV head and head dim D under a workgroup-memory
+ * limit: the largest TPT (4 for up to 4 heads per workgroup, else 2 — register pressure) that
+ * fits, smaller ones if it does not; a RangeError naming G, D and both sizes if none does.
+ */
+export function decodePlan(G: number, D: number, limitBytes: number): DecodePlan {
+  checkInt("G (query heads per KV head)", G);
+  checkInt("D (head dim)", D, 32, 256);
+  if (D % 32 !== 0) throw new RangeError(`D (head dim): got ${D}, expected a multiple of 32`);
+  const HG = Math.ceil(G / MAX_HEADS_PER_WORKGROUP);
+  const GC = Math.ceil(G / HG);
+  const first = GC <= 4 ? 4 : 2;
+  for (let TPT = first; TPT >= 1; TPT /= 2) {
+    const sharedBytes = decodeSharedBytes(GC, D, TPT);
+    if (sharedBytes <= limitBytes) {
+      const PB = Math.max(DECODE_WG * TPT * Math.ceil(GC / 4), 2 * DECODE_WG);
+      return { GC, HG, TPT, U: GC <= 4 ? 4 : 2, PB, sharedBytes };
+    }
+  }
+  throw new RangeError(
+    `decode attention: GQA group G=${G} (${GC} heads per workgroup) with D=${D} needs ${
+      decodeSharedBytes(GC, D, 1)
+    } bytes of workgroup memory, the device allows ${limitBytes}`,
+  );
+}
 
 export class DecodeAttention {
   #bind?: { q: GPUBuffer; out: GPUBuffer; main: GPUBindGroup; reduce: GPUBindGroup };
@@ -28,7 +83,7 @@ export class DecodeAttention {
     readonly cache: KvCache,
     readonly H: number,
     readonly splits: number,
-    readonly tile: number,
+    readonly plan: DecodePlan,
     readonly source: DecodeSource,
     readonly main: GPUComputePipeline,
     readonly reduce: GPUComputePipeline,
@@ -48,29 +103,39 @@ export class DecodeAttention {
     if (!(scale > 0) || !Number.isFinite(scale)) {
       throw new RangeError(`scale: got ${scale}, expected a positive number`);
     }
-    const tile = D <= 128 ? 32 : 16;
-    const WG = 128;
-    const shared = 4 * (tile * (D + 1) + 2 * G * D + G * tile + 3 * G);
-    const limit = gpu.limits.maxComputeWorkgroupStorageSize;
-    if (shared > limit) {
-      throw new RangeError(
-        `decode attention: GQA group G=${G} with D=${D} needs ${shared} bytes of workgroup memory, the device allows ${limit}`,
-      );
-    }
-    const maxSplits = Math.ceil(capacity / tile);
+    const plan = decodePlan(G, D, gpu.limits.maxComputeWorkgroupStorageSize);
+    // Default: TARGET_WORKGROUPS workgroups, but at least one token per thread per split.
+    const maxSplits = Math.ceil(capacity / SPLIT_ALIGN);
     const splits = o.splits ??
-      Math.min(maxSplits, Math.max(1, Math.ceil(TARGET_WORKGROUPS / (B * Hkv))));
+      Math.max(
+        1,
+        Math.min(
+          Math.ceil(capacity / DECODE_WG),
+          Math.ceil(TARGET_WORKGROUPS / (B * Hkv * plan.HG)),
+        ),
+      );
     checkInt("splits", splits, 1, maxSplits);
-    if (splits > gpu.limits.maxComputeWorkgroupsPerDimension) {
-      throw new RangeError(`splits: ${splits} exceeds maxComputeWorkgroupsPerDimension`);
+    const maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
+    if (splits > maxDim) {
+      throw new RangeError(`splits: ${splits} exceeds maxComputeWorkgroupsPerDimension ${maxDim}`);
+    }
+    if (Hkv * plan.HG > maxDim || B > maxDim) {
+      throw new RangeError(
+        `decode attention: B=${B} and Hkv·${plan.HG}=${
+          Hkv * plan.HG
+        } workgroups must each be ≤ maxComputeWorkgroupsPerDimension ${maxDim}`,
+      );
     }
     const source = cache.decodeSource();
     const code = splice(wgsl(new URL("./decode_attention.wgsl", import.meta.url)), source.wgsl);
     const main = await gpu.pipeline(`decode_attention.${cache.format}`, code, "main", {
       D,
       G,
-      TILE: tile,
-      WG,
+      GC: plan.GC,
+      TPT: plan.TPT,
+      U: plan.U,
+      PB: plan.PB,
+      WG: DECODE_WG,
       ...source.constants,
     });
     const reduce = await gpu.pipeline(
@@ -90,7 +155,7 @@ export class DecodeAttention {
       cache,
       o.H,
       splits,
-      tile,
+      plan,
       source,
       main,
       reduce,
@@ -117,7 +182,7 @@ export class DecodeAttention {
         reduce: this.gpu.bindGroup(this.reduce, [this.params, this.partO, this.partMl, out]),
       };
     }
-    dispatch(pass, this.main, this.#bind.main, this.splits, Hkv, B);
+    dispatch(pass, this.main, this.#bind.main, this.splits, Hkv * this.plan.HG, B);
     const rows = B * this.H;
     dispatch(pass, this.reduce, this.#bind.reduce, Math.min(rows, 65535), Math.ceil(rows / 65535));
   }
