@@ -81,7 +81,8 @@ export class GroupwiseCache extends CacheBase {
     await super.init();
     this.#pipeline = await this.gpu.pipeline(
       `append.${this.format}`,
-      wgsl(new URL("./groupwise_append.wgsl", import.meta.url)),
+      wgsl(new URL("./groupwise_append.wgsl", import.meta.url)) + "\n" +
+        wgsl(new URL("./quant_write.wgsl", import.meta.url)),
       "main",
       {
         ...this.#constants(),

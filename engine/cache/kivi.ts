@@ -141,7 +141,8 @@ export class KiviCache extends CacheBase {
 
   override async init(): Promise<void> {
     await super.init();
-    const code = wgsl(new URL("./kivi_append.wgsl", import.meta.url));
+    const code = wgsl(new URL("./kivi_append.wgsl", import.meta.url)) + "\n" +
+      wgsl(new URL("./quant_write.wgsl", import.meta.url));
     const constants = {
       ...this.#constants(),
       D: this.shape.D,

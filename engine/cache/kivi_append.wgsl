@@ -5,8 +5,8 @@
 //   residual  writes the new tokens that stay in full precision into their f16 residual slots
 // with L = lens[b], n = counts[b], Tqk(len) = floor(len/R)·R, Tqv(len) = max(0, len - R).
 // Token t comes from the input when t ≥ L, else from residual slot t % R (still intact: the
-// residual dispatch runs after the quantizers). The quantizer must stay identical to
-// groupwise_append.wgsl and to engine/reference/quant.ts (codes are tested bit for bit).
+// residual dispatch runs after the quantizers). The quantizer is quant_write.wgsl, appended by
+// the host (shared with groupwise_append.wgsl).
 
 override D: u32 = 128u;          // head dim
 override HKV: u32 = 8u;          // KV heads
@@ -36,60 +36,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> k_store: array<u32>; // see above
 @group(0) @binding(6) var<storage, read_write> v_store: array<u32>; // see above
 
-// --- the quantizer (identical in groupwise_append.wgsl) ----------------------------------------
-
-struct Quant {
-  sm: u32,                // pack2x16float(scale, min)
-  words: array<u32, 8>,   // QG codes packed little-endian, BITS words used
-}
-
-fn f16_round(x: f32) -> f32 {
-  return unpack2x16float(pack2x16float(vec2f(x, 0.0))).x;
-}
-
-// argmin over c in [0, maxq] of |(x - mh) - c·sh|, ties → smaller c. c·sh is exact in f32,
-// so fused multiply-add cannot change the comparison.
-fn qcode(x: f32, sh: f32, mh: f32) -> u32 {
-  if (sh == 0.0) {
-    return 0u;
-  }
-  let maxq = (1u << BITS) - 1u;
-  let d = x - mh;
-  let c0 = u32(clamp(round(d / sh), 0.0, f32(maxq)));
-  var best = c0;
-  var be = abs(d - f32(c0) * sh);
-  if (c0 > 0u) {
-    let e = abs(d - f32(c0 - 1u) * sh);
-    if (e <= be) {
-      best = c0 - 1u;
-      be = e;
-    }
-  }
-  if (c0 < maxq) {
-    let e = abs(d - f32(c0 + 1u) * sh);
-    if (e < be) {
-      best = c0 + 1u;
-    }
-  }
-  return best;
-}
-
-fn quantize(xs: ptr<function, array<f32, 32>>) -> Quant {
-  var mn = (*xs)[0];
-  var mx = (*xs)[0];
-  for (var j = 1u; j < QG; j++) {
-    mn = min(mn, (*xs)[j]);
-    mx = max(mx, (*xs)[j]);
-  }
-  var out: Quant;
-  out.sm = pack2x16float(vec2f((mx - mn) * INV_MAXQ, mn));
-  let sm = unpack2x16float(out.sm);
-  for (var j = 0u; j < QG; j++) {
-    let c = qcode((*xs)[j], sm.x, sm.y);
-    out.words[j * BITS / 32u] |= c << ((j * BITS) % 32u);
-  }
-  return out;
-}
+// The quantizer (quantize, qcode, f16_round) is in quant_write.wgsl, appended by the host.
 
 // --- sources -----------------------------------------------------------------------------------
 
