@@ -2,13 +2,18 @@
 // a tiny end-to-end suite run on whatever adapter exists.
 
 import assert from "node:assert/strict";
-import { parseLength, specFromArgs } from "../engine/bench/main.ts";
+import { parseDepth, parseLength, specFromArgs } from "../engine/bench/main.ts";
 import {
+  type DecodeRecord,
   formatTable,
   type KernelSpec,
+  type NeedleRecord,
+  needleTable,
   runKernelSuite,
   summarize,
 } from "../engine/bench/kernel_suite.ts";
+import { needleCosine, needlePosition, plantNeedle } from "../engine/bench/needle.ts";
+import { layerData } from "../engine/bench/kernel_data.ts";
 import {
   readRecords,
   RecordWriter,
@@ -16,6 +21,7 @@ import {
   ResultsError,
   specHash,
 } from "../engine/bench/results.ts";
+import { decodeAttentionRef } from "../engine/reference/attention.ts";
 import { testGpu } from "./helpers.ts";
 
 Deno.test("lengths parse with k and m suffixes; bad ones name the value", () => {
@@ -105,6 +111,7 @@ const TINY: KernelSpec = {
   reps: 2,
   warmup: 0,
   copyMiB: 1,
+  needleDepths: [],
   seed: 1,
 };
 
@@ -113,7 +120,7 @@ Deno.test("kernel suite writes one record per cell, resumes without redoing cell
   const dir = Deno.makeTempDirSync();
   const out = resultsDir(dir);
   const ctx = { gpu, spec: TINY, runId: "test", specHash: "h", out, log: () => {} };
-  const first = await runKernelSuite(ctx);
+  const first = (await runKernelSuite(ctx)).filter((r): r is DecodeRecord => r.kind === "decode");
   assert.equal(first.length, 6);
   const lines = Deno.readTextFileSync(out.recordsPath).trim().split("\n");
   assert.equal(lines.length, 6);
@@ -159,7 +166,7 @@ Deno.test("kernel suite writes one record per cell, resumes without redoing cell
   // a killed run: drop the last record and tear the line before it
   const kept = lines.slice(0, 4).join("\n") + "\n" + lines[4].slice(0, 20);
   Deno.writeTextFileSync(out.recordsPath, kept);
-  const resumed = await runKernelSuite(ctx);
+  const resumed = (await runKernelSuite(ctx)) as DecodeRecord[];
   assert.equal(resumed.length, 6);
   assert.equal(Deno.readTextFileSync(out.recordsPath).trim().split("\n").length, 6);
   assert.deepEqual(
@@ -203,5 +210,69 @@ Deno.test("a context larger than one storage binding is refused before any input
     /context length 16777216: the f32 K input .* larger than one storage binding can hold \(\d+ bytes on this device\)/,
   );
   assert.deepEqual(readRecords(resultsDir(dir).recordsPath).records, []);
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("needle depths parse as percentages; bad ones name the value", () => {
+  assert.equal(parseDepth("0"), 0);
+  assert.equal(parseDepth("25%"), 0.25);
+  assert.equal(parseDepth("100"), 1);
+  assert.throws(
+    () => parseDepth("120"),
+    /needle depth: got "120", expected a percentage from 0 to 100/,
+  );
+  const r = specFromArgs(["--needle-depths", "none"], false);
+  assert.ok(r !== "help" && r.spec.needleDepths.length === 0);
+  const s = specFromArgs(["--needle-depths", "0,50"], false);
+  assert.ok(s !== "help" && s.spec.needleDepths.join() === "0,0.5");
+});
+
+Deno.test("a planted needle dominates full attention (reference) at every depth", () => {
+  const shape = { B: 1, H: 8, Hkv: 2, D: 32 };
+  const T = 300;
+  const layer = layerData(shape, T, 5);
+  for (const depth of [0, 0.37, 1]) {
+    const position = needlePosition(T, depth);
+    const planted = plantNeedle(shape, T, layer, position, 9);
+    const out = decodeAttentionRef(layer.q, planted.k, planted.v, [T], { ...shape, T });
+    assert.ok(needleCosine(shape, out, planted.needles) > 0.95, `depth ${depth}`);
+    // without the needle key the same values are not retrieved
+    const miss = decodeAttentionRef(layer.q, layer.k, planted.v, [T], { ...shape, T });
+    assert.ok(needleCosine(shape, miss, planted.needles) < 0.5, `no needle key at depth ${depth}`);
+  }
+  assert.equal(needlePosition(T, 0), 0);
+  assert.equal(needlePosition(T, 1), T - 1);
+  assert.throws(() => needlePosition(T, 1.5), /needle depth: got 1.5/);
+});
+
+Deno.test("kernel suite needle cells: full-precision formats retrieve at every depth; records and table", async () => {
+  const gpu = await testGpu();
+  const dir = Deno.makeTempDirSync();
+  const spec = {
+    ...TINY,
+    formats: ["fp16", "int8", "kivi2"],
+    lengths: [200],
+    needleDepths: [0, 0.5, 1],
+  };
+  const all = await runKernelSuite({
+    gpu,
+    spec,
+    runId: "n",
+    specHash: "h",
+    out: resultsDir(dir),
+    log: () => {},
+  });
+  const needles = all.filter((r): r is NeedleRecord => r.kind === "needle");
+  assert.equal(needles.length, 9);
+  for (const r of needles) {
+    assert.equal(r.needlePosition, needlePosition(200, r.needleDepth));
+    assert.equal(r.method, "full");
+    assert.equal(r.retrieved, r.needleCosine > 0.9);
+    if (r.format !== "kivi2") {
+      assert.ok(r.retrieved, `${r.format} at ${r.needleDepth}: cos ${r.needleCosine}`);
+    }
+  }
+  assert.match(needleTable(all), /fp16\s+3\/3/);
+  assert.deepEqual(summarize(spec, all).needles.length, 9);
   Deno.removeSync(dir, { recursive: true });
 });

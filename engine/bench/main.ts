@@ -8,6 +8,7 @@ import { AdapterError, DEVICE_CHOICES, type DeviceChoice, Gpu } from "../gpu/mod
 import {
   formatTable,
   type KernelSpec,
+  needleTable,
   type Preset,
   PRESETS,
   runKernelSuite,
@@ -31,6 +32,8 @@ const HELP = `deno task bench [options]
                             layer shape (default Llama-3-8B: 32, 8, 128)
   --reps N --warmup N       timed runs (median reported) and discarded warm-up runs
   --copy-mib N              copy-kernel size for the bandwidth roofline
+  --needle-depths 0,50,100  needle depths in percent, or none (default: the preset's:
+                            smoke 0,50,100; default and full 0,10,...,100)
   --seed N                  input seed (default 0)
   --device auto|gpu|software
                             adapter choice (default auto: a software adapter is used but every
@@ -51,6 +54,16 @@ export function parseLength(text: string): number {
     );
   }
   return value;
+}
+
+/** A needle depth in percent ("25" or "25%") → a fraction. */
+export function parseDepth(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*%?\s*$/.exec(text);
+  const value = m ? Number(m[1]) : NaN;
+  if (!(value >= 0 && value <= 100)) {
+    throw new RangeError(`needle depth: got "${text}", expected a percentage from 0 to 100`);
+  }
+  return value / 100;
 }
 
 function intFlag(name: string, text: string | undefined, fallback: number): number {
@@ -84,6 +97,7 @@ export function specFromArgs(args: string[], software: boolean): CliResult | "he
       reps: { type: "string" },
       warmup: { type: "string" },
       "copy-mib": { type: "string" },
+      "needle-depths": { type: "string" },
       seed: { type: "string" },
       device: { type: "string", default: "auto" },
       out: { type: "string" },
@@ -118,6 +132,11 @@ export function specFromArgs(args: string[], software: boolean): CliResult | "he
     reps: intFlag("reps", values.reps, p.reps),
     warmup: intFlag("warmup", values.warmup, p.warmup),
     copyMiB: intFlag("copy-mib", values["copy-mib"], p.copyMiB),
+    needleDepths: values["needle-depths"] === undefined
+      ? p.needleDepths
+      : values["needle-depths"] === "none"
+      ? []
+      : list(values["needle-depths"]).map(parseDepth),
     seed: intFlag("seed", values.seed, 0),
   };
   validateKernelSpec(spec);
@@ -181,6 +200,8 @@ export async function main(args: string[]): Promise<number> {
   console.log("");
   console.log(formatTable(records));
   console.log("");
+  const needles = needleTable(records);
+  if (needles) console.log(needles + "\n");
   for (const t of summary.targets) {
     const detail = t.values.map((v) => `${v.T}: ${v.value.toFixed(2)}`).join(", ");
     console.log(

@@ -1,0 +1,107 @@
+// Kernel-suite records (docs/results.md): `decode` cells (format × length: error, bytes, time,
+// bandwidth) and `needle` cells (format × length × depth: retrieval of a planted needle). Both
+// share the envelope: run, adapter, versions, commit, time.
+
+import type { Gpu } from "../gpu/mod.ts";
+import { denoVersion, gitCommit, KVLAB_VERSION } from "../version.ts";
+import { SCHEMA_VERSION } from "./results.ts";
+
+export interface Envelope {
+  schemaVersion: number;
+  suite: "kernels";
+  runId: string;
+  specHash: string;
+  /** False: every format stores its compressed form for real. */
+  simulated: boolean;
+  /** False on a software adapter: timings are not meaningful. */
+  representative: boolean;
+  adapter: { vendor: string; architecture: string; description: string; fallback: boolean };
+  deno: string;
+  kvlab: string;
+  commit: string;
+  timestamp: string;
+}
+
+export function envelope(gpu: Gpu, runId: string, specHash: string): Envelope {
+  const a = gpu.report;
+  return {
+    schemaVersion: SCHEMA_VERSION,
+    suite: "kernels",
+    runId,
+    specHash,
+    simulated: false,
+    representative: !a.fallback,
+    adapter: {
+      vendor: a.vendor,
+      architecture: a.architecture,
+      description: a.description,
+      fallback: a.fallback,
+    },
+    deno: denoVersion(),
+    kvlab: KVLAB_VERSION,
+    commit: gitCommit(),
+    timestamp: new Date().toISOString(),
+  };
+}
+
+export interface DecodeRecord extends Envelope {
+  kind: "decode";
+  format: string;
+  bits: number;
+  contextLength: number;
+  batchSize: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  relError: number;
+  kvBytes: number;
+  kvBytesFp16: number;
+  bytesPerToken: number;
+  compression: number;
+  ms: number;
+  msRuns: number[];
+  timing: string;
+  bytesMoved: number;
+  gbPerSec: number;
+  copyGbPerSec: number;
+  bandwidthFraction: number;
+  splits: number;
+  peakGpuBytes: number;
+}
+
+export interface NeedleRecord extends Envelope {
+  kind: "needle";
+  format: string;
+  bits: number;
+  /** The eviction method; "full" keeps every token. */
+  method: string;
+  contextLength: number;
+  batchSize: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  /** Fraction in [0, 1] of the context before the needle. */
+  needleDepth: number;
+  needlePosition: number;
+  /** Mean over heads of cos(attention output, needle value). */
+  needleCosine: number;
+  retrieved: boolean;
+  kvBytes: number;
+  kvBytesFp16: number;
+}
+
+export type KernelRecord = DecodeRecord | NeedleRecord;
+
+/** Records written before `kind` existed are decode records. */
+export function kindOf(r: { kind?: string }): "decode" | "needle" {
+  return r.kind === "needle" ? "needle" : "decode";
+}
+
+/** The resume key of a cell. */
+export function cellKey(
+  r: { kind?: string; format: string; contextLength: number; needleDepth?: number },
+): string {
+  return kindOf(r) === "needle"
+    ? `needle:${r.format}@${r.contextLength}@${r.needleDepth}`
+    : `decode:${r.format}@${r.contextLength}`;
+}

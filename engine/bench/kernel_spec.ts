@@ -1,0 +1,73 @@
+// The kernel suite's RunSpec: presets, fields and validation.
+
+import { formatNames, getFormat } from "../cache/registry.ts";
+import { checkInt, groupSize } from "../shapes.ts";
+
+/** Needle depths 0%, 10%, …, 100%. */
+const DEPTHS_10 = Array.from({ length: 11 }, (_, i) => i / 10);
+
+export type Preset = "smoke" | "default" | "full";
+export const PRESETS: Record<
+  Preset,
+  { lengths: number[]; reps: number; warmup: number; copyMiB: number; needleDepths: number[] }
+> = {
+  smoke: { lengths: [256, 1024], reps: 3, warmup: 1, copyMiB: 8, needleDepths: [0, 0.5, 1] },
+  default: {
+    lengths: [1024, 2048, 4096, 8192, 16384, 32768],
+    reps: 20,
+    warmup: 5,
+    copyMiB: 256,
+    needleDepths: DEPTHS_10,
+  },
+  full: {
+    lengths: [1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072],
+    reps: 50,
+    warmup: 10,
+    copyMiB: 1024,
+    needleDepths: DEPTHS_10,
+  },
+};
+
+export interface KernelSpec {
+  readonly suite: "kernels";
+  readonly preset: Preset;
+  readonly formats: readonly string[];
+  readonly lengths: readonly number[];
+  readonly batchSize: number;
+  readonly heads: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  readonly reps: number;
+  readonly warmup: number;
+  readonly copyMiB: number;
+  /** Needle depths as fractions in [0, 1]; empty: no needle cells. */
+  readonly needleDepths: readonly number[];
+  readonly seed: number;
+}
+
+export function validateKernelSpec(s: KernelSpec): void {
+  if (!(s.preset in PRESETS)) {
+    throw new RangeError(
+      `preset: got "${s.preset}", expected one of ${Object.keys(PRESETS).join(", ")}`,
+    );
+  }
+  if (s.formats.length === 0) {
+    throw new RangeError(`formats: expected at least one of ${formatNames().join(", ")}`);
+  }
+  for (const f of s.formats) getFormat(f);
+  if (s.lengths.length === 0) throw new RangeError("lengths: expected at least one context length");
+  for (const n of s.lengths) checkInt("context length", n);
+  checkInt("batch size", s.batchSize);
+  groupSize(s.heads, s.kvHeads);
+  checkInt("head dim", s.headDim, 32, 256);
+  if (s.headDim % 32 !== 0) {
+    throw new RangeError(`head dim: got ${s.headDim}, expected a multiple of 32`);
+  }
+  checkInt("reps", s.reps, 1, 10000);
+  checkInt("warmup", s.warmup, 0, 10000);
+  checkInt("copy MiB", s.copyMiB, 1, 4096);
+  for (const d of s.needleDepths) {
+    if (!(d >= 0 && d <= 1)) throw new RangeError(`needle depth: got ${d * 100}%, expected 0–100%`);
+  }
+  checkInt("seed", s.seed, 0);
+}
