@@ -34,6 +34,12 @@ const CASES: Case[] = [
   // G = 8 at D = 256: the largest workgroup memory; sequence 1 leaves 4 of 5 splits empty
   { B: 2, H: 16, Hkv: 2, D: 256, lens: [600, 31] },
   { B: 2, H: 4, Hkv: 2, D: 128, lens: [100, 1], splits: 4 },
+  // head dims that are multiples of 8 but not of 32 (the full formats only): D = 8 is
+  // stories260K's; D/8 = 3, 12 and 20 do not divide the 128 threads, so some sit out P·V
+  { B: 2, H: 8, Hkv: 4, D: 8, lens: [201, 7] },
+  { B: 1, H: 3, Hkv: 1, D: 24, lens: [300], splits: 2 },
+  { B: 1, H: 4, Hkv: 2, D: 96, lens: [300] },
+  { B: 1, H: 2, Hkv: 2, D: 160, lens: [77] },
 ];
 
 for (const format of ["fp32", "fp16"]) {
@@ -142,9 +148,15 @@ Deno.test("bad shapes and formats get errors naming the value and the limit", as
     /B \(batch\): got 0/,
   );
   await assert.rejects(
-    () => createCache(gpu, "fp32", { B: 1, Hkv: 1, D: 48, capacity: 8 }),
-    /D \(head dim\): got 48, expected a multiple of 32/,
+    () => createCache(gpu, "fp32", { B: 1, Hkv: 1, D: 44, capacity: 8 }),
+    /D \(head dim\): got 44, expected a multiple of 8/,
   );
+  for (const format of ["kivi4", "int8"]) {
+    await assert.rejects(
+      () => createCache(gpu, format, { B: 1, Hkv: 1, D: 48, capacity: 8 }),
+      /D \(head dim\): got 48, expected a multiple of 32 \(the quantized formats' group size\)/,
+    );
+  }
   await assert.rejects(
     () => createCache(gpu, "fp32", { B: 1, Hkv: 1, D: 32, capacity: -4 }),
     /capacity \(tokens per sequence\): got -4/,
@@ -187,5 +199,6 @@ Deno.test("decode plan: heads per workgroup, tokens per thread, workgroup memory
       e instanceof RangeError &&
       /G=8 \(8 heads per workgroup\) with D=256 needs 16896 bytes .* allows 16384/.test(e.message),
   );
-  assert.throws(() => decodePlan(4, 48, 32768), /D \(head dim\): got 48/);
+  assert.throws(() => decodePlan(4, 44, 32768), /D \(head dim\): got 44, expected a multiple of 8/);
+  assert.deepEqual(plan(2, 8), [1, 2, 4, 4, 64 + 8192 + 1024 + 128]);
 });

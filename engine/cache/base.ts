@@ -22,8 +22,9 @@ export abstract class CacheBase implements KvCache {
   #lastCounts = "";
   #advance?: { pipeline: GPUComputePipeline; bind: GPUBindGroup };
 
-  constructor(readonly gpu: Gpu, readonly shape: CacheShape) {
-    checkShape(shape);
+  /** `dMultiple`: what D must be a multiple of (checkShape; 32 unless a format says less). */
+  constructor(readonly gpu: Gpu, readonly shape: CacheShape, dMultiple?: number) {
+    checkShape(shape, dMultiple);
     this.lengths = new Array(shape.B).fill(0);
     this.lens = this.alloc("lens", shape.B * 4);
     this.counts = this.alloc("counts", shape.B * 4);

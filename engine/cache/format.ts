@@ -86,12 +86,24 @@ export interface FormatInfo {
   create(gpu: Gpu, shape: CacheShape): Promise<KvCache>;
 }
 
-export function checkShape(shape: CacheShape): void {
+/** Head dims the quantized formats take: D a multiple of their 32-channel group. */
+export const QUANT_D_MULTIPLE = 32;
+/** Head dims the full formats (fp32, fp16) and decode attention take: whole 8-channel blocks. */
+export const FULL_D_MULTIPLE = 8;
+
+/**
+ * Validates a cache shape. D must be a multiple of `dMultiple` in [dMultiple, 256]: 32 (the
+ * default) for the quantized formats, whose groups are 32 channels; 8 for the full formats.
+ */
+export function checkShape(shape: CacheShape, dMultiple: number = QUANT_D_MULTIPLE): void {
   checkInt("B (batch)", shape.B);
   checkInt("Hkv (KV heads)", shape.Hkv);
   checkInt("D (head dim)", shape.D, 1, 256);
-  if (shape.D % 32 !== 0) {
-    throw new RangeError(`D (head dim): got ${shape.D}, expected a multiple of 32`);
+  if (shape.D % dMultiple !== 0) {
+    const which = dMultiple === QUANT_D_MULTIPLE ? " (the quantized formats' group size)" : "";
+    throw new RangeError(
+      `D (head dim): got ${shape.D}, expected a multiple of ${dMultiple}${which}`,
+    );
   }
   checkInt("capacity (tokens per sequence)", shape.capacity);
 }

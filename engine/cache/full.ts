@@ -1,11 +1,12 @@
 // Full-precision KV caches: `fp32` (the reference) and `fp16` (the baseline every compression
 // ratio is quoted against). Layout [B, Hkv, capacity, D], head-major so decode reads each KV
-// head's tokens contiguously.
+// head's tokens contiguously. D is any multiple of 8 (one 16-byte fp16 row per 8 channels), so
+// small models such as stories260K (D = 8) run on them.
 
 import { dispatch, type Gpu } from "../gpu/mod.ts";
 import { wgsl } from "../kernels/wgsl.ts";
 import { CacheBase } from "./base.ts";
-import type { CacheShape, DecodeSource } from "./format.ts";
+import { type CacheShape, type DecodeSource, FULL_D_MULTIPLE } from "./format.ts";
 import { grid2d } from "./grid.ts";
 
 export class FullCache extends CacheBase {
@@ -18,7 +19,7 @@ export class FullCache extends CacheBase {
   #bind?: { k: GPUBuffer; v: GPUBuffer; group: GPUBindGroup };
 
   private constructor(gpu: Gpu, shape: CacheShape, readonly half: boolean) {
-    super(gpu, shape);
+    super(gpu, shape, FULL_D_MULTIPLE);
     this.format = half ? "fp16" : "fp32";
     const bytes = shape.B * shape.Hkv * shape.capacity * shape.D * (half ? 2 : 4);
     this.kStore = this.alloc("k", bytes);

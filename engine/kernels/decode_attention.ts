@@ -56,8 +56,8 @@ export function decodeSharedBytes(GC: number, D: number, TPT: number): number {
  */
 export function decodePlan(G: number, D: number, limitBytes: number): DecodePlan {
   checkInt("G (query heads per KV head)", G);
-  checkInt("D (head dim)", D, 32, 256);
-  if (D % 32 !== 0) throw new RangeError(`D (head dim): got ${D}, expected a multiple of 32`);
+  checkInt("D (head dim)", D, 8, 256);
+  if (D % 8 !== 0) throw new RangeError(`D (head dim): got ${D}, expected a multiple of 8`);
   const HG = Math.ceil(G / MAX_HEADS_PER_WORKGROUP);
   const GC = Math.ceil(G / HG);
   const first = GC <= 4 ? 4 : 2;

@@ -18,7 +18,9 @@
 //               takes the tile max per head from those 16 (so all threads hold the same running
 //               max), rescales its running sums, and writes its tokens' probabilities p to pb.
 //   3. P·V      thread i owns channels 8·d8 .. 8·d8+7 (d8 = i mod D/8) and token phase
-//               i / (D/8): it walks the tile's tokens of its phase, U loads in flight, and does
+//               i / (D/8) < P = ⌊WG / (D/8)⌋ (the WG mod D/8 threads left over sit it out;
+//               none for D = 8, 16, 32, 64, 128, 256): it walks the tile's tokens of its phase,
+//               U loads in flight, and does
 //               acc[h] += p[h]·v for GC heads in 2·GC vec4 registers. The D/8 lanes of one token
 //               read one contiguous row: with 16-byte fp16 loads a warp reads whole rows.
 //   Three barriers per tile. At the end of the split: running sums over threads (red), outputs
@@ -57,13 +59,13 @@
 // Loads in flight per thread: TPT 16-byte rows in phase 1, U in phase 3 — 64 B for fp16, ~40 KB
 //   per SM at 5 workgroups, above the ~18 KB per SM that Little's law asks of HBM3.
 
-override D: u32 = 128u;  // head dim, a multiple of 32
+override D: u32 = 128u;  // head dim, a multiple of 8 (the quantized formats need 32)
 override G: u32 = 4u;    // query heads per KV head (H / Hkv)
 override GC: u32 = 4u;   // query heads per workgroup, ≤ 8: ⌈G / ⌈G / 8⌉⌉
 override TPT: u32 = 4u;  // tokens per thread in the score phase: 1, 2 or 4
 override U: u32 = 4u;    // tokens per thread per step of the P·V loop, ≤ 4
 override PB: u32 = 512u; // vec4 slots of pb: max(WG·TPT·⌈GC/4⌉, 2·WG)
-override WG: u32 = 128u; // threads per workgroup, a multiple of 16 and of D/8
+override WG: u32 = 128u; // threads per workgroup, a multiple of 16 and ≥ D/8
 
 const MAXH: u32 = 8u; // largest GC (register accumulators)
 const NEG: f32 = -3.0e38;
@@ -248,7 +250,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       acc[2u * h] *= alpha[h];
       acc[2u * h + 1u] *= alpha[h];
     }
-    let n = min(end - t0, C);
+    // when D/8 does not divide WG (D = 24, 96, 160, ...) the last WG mod D/8 threads have
+    // ph = P and sit this loop out (n is 0 for them)
+    let n = select(0u, min(end - t0, C), ph < P);
     for (var i = ph; i < n; i += U * P) {
       var v: array<F8, 4>;
       for (var u = 0u; u < U; u++) {
@@ -282,7 +286,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   for (var r = 0u; r < (GC + HR - 1u) / HR; r++) {
     // acc is indexed by the unrolled head loop only (a dynamic index would move it to memory)
     for (var h = 0u; h < GC; h++) {
-      if (h / HR == r) {
+      if (h / HR == r && ph < P) {
         let at = ((h % HR) * P + ph) * D4 + 2u * d8;
         pb[at] = acc[2u * h];
         pb[at + 1u] = acc[2u * h + 1u];

@@ -1,0 +1,49 @@
+// Greedy sampling on the GPU: ids[b] = argmax_v logits[b, v], the lowest index on ties (as
+// torch.argmax). One workgroup per row; NaN never wins. Only these ids are read back.
+// Host side: argmax.ts; reference: engine/reference/ops.ts argmaxRef.
+
+override WG: u32 = 256u;
+
+struct Params {
+  B: u32,
+  V: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> logits: array<f32>;  // [B, V]
+@group(0) @binding(2) var<storage, read_write> ids: array<u32>; // [B]
+
+var<workgroup> best_v: array<f32, WG>;
+var<workgroup> best_i: array<u32, WG>;
+
+// (v, i) beats (w, j): larger value, or the same value at a lower index.
+fn beats(v: f32, i: u32, w: f32, j: u32) -> bool {
+  return v > w || (v == w && i < j);
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let b = wid.x;
+  var bv = -3.4e38;
+  var bi = 0xffffffffu;
+  for (var v = lid; v < p.V; v += WG) {
+    let x = logits[b * p.V + v];
+    if (beats(x, v, bv, bi)) { // false for NaN
+      bv = x;
+      bi = v;
+    }
+  }
+  best_v[lid] = bv;
+  best_i[lid] = bi;
+  workgroupBarrier();
+  for (var k = WG / 2u; k > 0u; k >>= 1u) {
+    if (lid < k && beats(best_v[lid + k], best_i[lid + k], best_v[lid], best_i[lid])) {
+      best_v[lid] = best_v[lid + k];
+      best_i[lid] = best_i[lid + k];
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    ids[b] = select(best_i[0], 0u, best_i[0] == 0xffffffffu); // all NaN: token 0
+  }
+}

@@ -1,0 +1,202 @@
+// `deno task generate`: greedy generation with any KV-cache format, to eyeball what a format
+// does to a model's answer (and, on shape: presets, how fast it runs).
+//
+//   --model DIR | hf:org/name[@rev] | shape:PRESET
+//   --prompt TEXT [--chat] | --prompt-tokens N (a seeded random prompt; shape: models need it)
+//   [--format NAME] [--max-new-tokens N] [--json] [--device auto|gpu|software]
+//   [--weights auto|f32|f16] [--read-every N]
+//
+// Prints the generated text (ids for shape: models, which have no tokenizer), or with --json
+// {ids, text, kvBytes, ms, ...}. Bad input — a missing model or tokenizer, an unknown format or
+// preset, a prompt longer than the model's context, a bad flag — prints one line and exits 2.
+
+import { parseArgs } from "node:util";
+import { AdapterError, DEVICE_CHOICES, type DeviceChoice, Gpu } from "../gpu/mod.ts";
+import { formatNames, getFormat } from "../cache/registry.ts";
+import { ModelError } from "./errors.ts";
+import { DEFAULT_FORMAT, generate, type GenerateResult, randomPrompt } from "./generate.ts";
+import { resolveModel } from "./hub.ts";
+import { Model } from "./model.ts";
+import { presetConfig, presetNames } from "./presets.ts";
+import { ModelTokenizer } from "./tokenizer.ts";
+import { WEIGHTS_POLICIES, type WeightsPolicy } from "./weights.ts";
+
+const USAGE = `usage: deno task generate --model DIR|hf:org/name[@rev]|shape:PRESET
+       (--prompt TEXT [--chat] | --prompt-tokens N) [--format NAME] [--max-new-tokens N]
+       [--json] [--device auto|gpu|software] [--weights auto|f32|f16] [--read-every N]
+formats: ${formatNames().join(", ")} (default ${DEFAULT_FORMAT})
+presets: ${presetNames().join(", ")}`;
+
+export interface CliArgs {
+  readonly model: string;
+  /** Text prompt, or undefined with promptTokens. */
+  readonly prompt?: string;
+  readonly promptTokens?: number;
+  readonly chat: boolean;
+  readonly format: string;
+  readonly maxNewTokens: number;
+  readonly json: boolean;
+  readonly device: DeviceChoice;
+  readonly weights: WeightsPolicy;
+  readonly readEvery: number;
+}
+
+function positiveInt(flag: string, v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1) {
+    throw new RangeError(`${flag}: got "${v}", expected an integer ≥ 1`);
+  }
+  return n;
+}
+
+function oneOf<T extends string>(flag: string, v: string, allowed: readonly T[]): T {
+  if (!allowed.includes(v as T)) {
+    throw new RangeError(`${flag}: got "${v}", expected one of ${allowed.join(", ")}`);
+  }
+  return v as T;
+}
+
+/** Parses and validates the flags; a RangeError names the first bad one. */
+export function parseCli(args: readonly string[]): CliArgs {
+  const { values: v } = parseArgs({
+    args: [...args],
+    options: {
+      model: { type: "string" },
+      prompt: { type: "string" },
+      "prompt-tokens": { type: "string" },
+      chat: { type: "boolean", default: false },
+      format: { type: "string", default: DEFAULT_FORMAT },
+      "max-new-tokens": { type: "string", default: "64" },
+      json: { type: "boolean", default: false },
+      device: { type: "string", default: "auto" },
+      weights: { type: "string", default: "auto" },
+      "read-every": { type: "string", default: "16" },
+    },
+    strict: true,
+  });
+  if (v.model === undefined) {
+    throw new RangeError("--model: required (a folder, hf:org/name[@revision] or shape:PRESET)");
+  }
+  if ((v.prompt === undefined) === (v["prompt-tokens"] === undefined)) {
+    throw new RangeError('give one of --prompt TEXT (may be "") or --prompt-tokens N');
+  }
+  if (v.chat && v.prompt === undefined) throw new RangeError("--chat: needs --prompt TEXT");
+  getFormat(v.format);
+  return {
+    model: v.model,
+    prompt: v.prompt,
+    promptTokens: v["prompt-tokens"] === undefined
+      ? undefined
+      : positiveInt("--prompt-tokens", v["prompt-tokens"]),
+    chat: v.chat,
+    format: v.format,
+    maxNewTokens: positiveInt("--max-new-tokens", v["max-new-tokens"]),
+    json: v.json,
+    device: oneOf("--device", v.device, DEVICE_CHOICES),
+    weights: oneOf("--weights", v.weights, WEIGHTS_POLICIES),
+    readEvery: positiveInt("--read-every", v["read-every"]),
+  };
+}
+
+export interface Io {
+  readonly out: (line: string) => void;
+  readonly err: (line: string) => void;
+}
+
+/** Runs the CLI; returns the exit code: 0, or 2 for bad input (one line on err, no stack). */
+export async function run(
+  args: readonly string[],
+  io: Io = { out: console.log, err: console.error },
+  /** A GPU context to use instead of opening one (tests); --device is then not consulted. */
+  gpu?: Gpu,
+): Promise<number> {
+  try {
+    await generateCli(parseCli(args), io, gpu);
+    return 0;
+  } catch (e) {
+    const known = e instanceof ModelError || e instanceof RangeError || e instanceof AdapterError ||
+      (e instanceof TypeError && (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS"));
+    if (!known) throw e;
+    io.err(`kvlab generate: ${(e as Error).message}`);
+    if (e instanceof TypeError) io.err(USAGE);
+    return 2;
+  }
+}
+
+/** The tokenizer and folder of a folder or hf: model; undefined for shape: presets. */
+async function openSource(
+  a: CliArgs,
+): Promise<{ dir: string; tokenizer: ModelTokenizer } | undefined> {
+  if (a.model.startsWith("shape:")) {
+    presetConfig(a.model.slice(6)); // an unknown preset fails before the GPU starts
+    if (a.prompt !== undefined) {
+      throw new RangeError(
+        `--prompt: ${a.model} has random weights and no tokenizer; give --prompt-tokens N`,
+      );
+    }
+    return undefined;
+  }
+  const dir = await resolveModel(a.model);
+  try {
+    if (!(await Deno.stat(dir)).isDirectory) {
+      throw new ModelError(`--model: ${dir} is not a folder`);
+    }
+  } catch (e) {
+    if (e instanceof ModelError) throw e;
+    throw new ModelError(`--model: cannot read ${dir} (${(e as Error).message})`);
+  }
+  return { dir, tokenizer: await ModelTokenizer.load(dir) };
+}
+
+async function generateCli(a: CliArgs, io: Io, given?: Gpu): Promise<void> {
+  const source = await openSource(a);
+  // template and encoding errors before the GPU starts
+  const textIds = source && a.prompt !== undefined
+    ? source.tokenizer.promptIds(a.prompt, a.chat)
+    : undefined;
+  const gpu = given ?? await Gpu.open({ device: a.device });
+  const t0 = performance.now();
+  const model = source
+    ? await Model.load(gpu, source.dir, { dtype: a.weights })
+    : await Model.fromPreset(gpu, a.model.slice(6), { dtype: a.weights === "f32" ? "f32" : "f16" });
+  try {
+    const load = performance.now() - t0;
+    const ids = textIds ?? randomPrompt(model.config, a.promptTokens!);
+    const max = model.config.maxPositions;
+    if (ids.length > max) {
+      throw new RangeError(
+        `prompt: ${ids.length} tokens, longer than the model's max_position_embeddings ${max}`,
+      );
+    }
+    const r: GenerateResult = await generate(model, [ids], {
+      format: a.format,
+      maxNewTokens: a.maxNewTokens,
+      readEvery: a.readEvery,
+    });
+    const text = source ? source.tokenizer.decode(r.newIds[0]) : r.newIds[0].join(" ");
+    if (!a.json) {
+      io.out(text);
+      return;
+    }
+    io.out(JSON.stringify({
+      ids: r.ids[0],
+      text,
+      kvBytes: r.kvBytes,
+      ms: { load, ...r.ms },
+      model: a.model,
+      format: a.format,
+      promptTokens: ids.length,
+      newTokens: r.newIds[0].length,
+      weightBytes: model.weights.bytes,
+      randomWeights: !source,
+      adapter: gpu.report.description,
+      softwareAdapter: gpu.report.fallback,
+    }));
+  } finally {
+    model.destroy();
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await run(Deno.args));
+}
