@@ -112,6 +112,8 @@ const TINY: KernelSpec = {
   warmup: 0,
   copyMiB: 1,
   needleDepths: [],
+  methods: [],
+  budgets: [],
   seed: 1,
 };
 
@@ -272,7 +274,81 @@ Deno.test("kernel suite needle cells: full-precision formats retrieve at every d
       assert.ok(r.retrieved, `${r.format} at ${r.needleDepth}: cos ${r.needleCosine}`);
     }
   }
-  assert.match(needleTable(all), /fp16\s+3\/3/);
+  assert.match(needleTable(all), /full\+fp16\s+3\/3/);
   assert.deepEqual(summarize(spec, all).needles.length, 9);
   Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("needle cells with eviction: streaming_llm drops a mid-context needle, snapkv keeps it", async () => {
+  const gpu = await testGpu();
+  const dir = Deno.makeTempDirSync();
+  const spec = {
+    ...TINY,
+    formats: ["fp16"],
+    lengths: [200],
+    needleDepths: [0, 0.5, 1],
+    methods: ["streaming_llm", "snapkv+int8"],
+    budgets: [{ ratio: 4 }],
+  };
+  const all = await runKernelSuite({
+    gpu,
+    spec,
+    runId: "m",
+    specHash: "h",
+    out: resultsDir(dir),
+    log: () => {},
+  });
+  const needles = all.filter((r): r is NeedleRecord => r.kind === "needle");
+  assert.equal(needles.length, 9); // (full + 2 methods) × 3 depths
+  const at = (method: string, depth: number) =>
+    needles.find((r) => r.method === method && r.needleDepth === depth)!;
+  for (const depth of [0, 0.5, 1]) {
+    const s = at("snapkv", depth);
+    assert.equal(s.format, "int8");
+    assert.equal(s.keptTokens, 50);
+    assert.equal(s.ratio, 4);
+    assert.ok(
+      s.needleKept && s.retrieved,
+      `snapkv at ${depth}: kept ${s.needleKept}, cos ${s.needleCosine}`,
+    );
+    assert.ok(
+      s.kvBytes < s.kvBytesFp16 / 4,
+      "a quarter of the tokens in int8 is under a quarter of fp16's bytes",
+    );
+  }
+  // streaming_llm keeps 4 sinks and the recent 46: the first and last tokens, not the middle one
+  assert.ok(at("streaming_llm", 0).needleKept && at("streaming_llm", 0).retrieved);
+  assert.ok(at("streaming_llm", 1).needleKept && at("streaming_llm", 1).retrieved);
+  const mid = at("streaming_llm", 0.5);
+  assert.equal(mid.needleKept, false);
+  assert.equal(mid.retrieved, false);
+  assert.match(needleTable(all), /streaming_llm\+fp16 1\/4\s+2\/3/);
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("method flags: unknown methods, impossible budgets and bad ratios are refused", () => {
+  assert.throws(() => specFromArgs(["--methods", "h3o"], false), /unknown method "h3o"/);
+  assert.throws(
+    () => specFromArgs(["--methods", "snapkv+fp8"], false),
+    /unknown cache format "fp8" in "snapkv\+fp8"/,
+  );
+  assert.throws(
+    () => specFromArgs(["--lengths", "256", "--budgets", "300"], false),
+    /budgetTokens: got 300, expected an integer in \[1, 256\]/,
+  );
+  assert.throws(
+    () => specFromArgs(["--ratios", "0.5"], false),
+    /ratio: got 0.5, expected a finite number ≥ 1/,
+  );
+  assert.throws(
+    () => specFromArgs(["--ratios", "x"], false),
+    /--ratios: got "x", expected a number/,
+  );
+  const r = specFromArgs(
+    ["--methods", "snapkv,knorm+kivi4", "--ratios", "2", "--budgets", "64"],
+    false,
+  );
+  if (r === "help") throw new Error("expected a spec, not help");
+  assert.deepEqual(r.spec.methods, ["snapkv", "knorm+kivi4"]);
+  assert.deepEqual(r.spec.budgets, [{ ratio: 2 }, { budgetTokens: 64 }]);
 });

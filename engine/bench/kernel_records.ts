@@ -75,6 +75,15 @@ export interface NeedleRecord extends Envelope {
   bits: number;
   /** The eviction method; "full" keeps every token. */
   method: string;
+  /** The method's parameters (defaults filled in); {} for full. */
+  params: Record<string, number>;
+  /** The budget spec: one of ratio / budgetTokens, absent for full. */
+  ratio?: number;
+  budgetTokens?: number;
+  /** Tokens kept per KV head (the context length for full). */
+  keptTokens: number;
+  /** Whether eviction kept the needle's token in every KV head (always true for full). */
+  needleKept: boolean;
   contextLength: number;
   batchSize: number;
   heads: number;

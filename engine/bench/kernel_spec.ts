@@ -1,6 +1,8 @@
 // The kernel suite's RunSpec: presets, fields and validation.
 
 import { formatNames, getFormat } from "../cache/registry.ts";
+import { type Budget, checkBudget, resolveBudget } from "../methods/budget.ts";
+import { methodNames, parseComposition } from "../methods/registry.ts";
 import { checkInt, groupSize } from "../shapes.ts";
 
 /** Needle depths 0%, 10%, …, 100%. */
@@ -9,15 +11,30 @@ const DEPTHS_10 = Array.from({ length: 11 }, (_, i) => i / 10);
 export type Preset = "smoke" | "default" | "full";
 export const PRESETS: Record<
   Preset,
-  { lengths: number[]; reps: number; warmup: number; copyMiB: number; needleDepths: number[] }
+  {
+    lengths: number[];
+    reps: number;
+    warmup: number;
+    copyMiB: number;
+    needleDepths: number[];
+    ratios: number[];
+  }
 > = {
-  smoke: { lengths: [256, 1024], reps: 3, warmup: 1, copyMiB: 8, needleDepths: [0, 0.5, 1] },
+  smoke: {
+    lengths: [256, 1024],
+    reps: 3,
+    warmup: 1,
+    copyMiB: 8,
+    needleDepths: [0, 0.5, 1],
+    ratios: [4],
+  },
   default: {
     lengths: [1024, 2048, 4096, 8192, 16384, 32768],
     reps: 20,
     warmup: 5,
     copyMiB: 256,
     needleDepths: DEPTHS_10,
+    ratios: [2, 4, 8],
   },
   full: {
     lengths: [1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072],
@@ -25,6 +42,7 @@ export const PRESETS: Record<
     warmup: 10,
     copyMiB: 1024,
     needleDepths: DEPTHS_10,
+    ratios: [2, 4, 8],
   },
 };
 
@@ -42,6 +60,10 @@ export interface KernelSpec {
   readonly copyMiB: number;
   /** Needle depths as fractions in [0, 1]; empty: no needle cells. */
   readonly needleDepths: readonly number[];
+  /** Eviction methods for the needle cells, "<method>[+<format>]"; the full cache always runs. */
+  readonly methods: readonly string[];
+  /** Budgets of the method cells: { ratio } (keep 1/x of the context) or { budgetTokens }. */
+  readonly budgets: readonly Budget[];
   readonly seed: number;
 }
 
@@ -69,5 +91,20 @@ export function validateKernelSpec(s: KernelSpec): void {
   for (const d of s.needleDepths) {
     if (!(d >= 0 && d <= 1)) throw new RangeError(`needle depth: got ${d * 100}%, expected 0–100%`);
   }
+  for (const m of s.methods) parseComposition(m);
+  if (s.methods.length > 0 && s.budgets.length === 0) {
+    throw new RangeError(
+      `budgets: methods ${s.methods.join(", ")} need at least one ratio or budget`,
+    );
+  }
+  for (const b of s.budgets) {
+    checkBudget(b);
+    for (const T of s.lengths) resolveBudget(b, T);
+  }
   checkInt("seed", s.seed, 0);
+}
+
+/** Every registered eviction method, stored as fp16: the needle cells' default. */
+export function defaultMethods(): string[] {
+  return methodNames();
 }

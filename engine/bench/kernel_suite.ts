@@ -24,6 +24,10 @@ import {
 import type { KernelSpec } from "./kernel_spec.ts";
 import { needleCosine, needlePosition, plantNeedle, RETRIEVED_COSINE } from "./needle.ts";
 import { readRecords, RecordWriter, type ResultsDir } from "./results.ts";
+import { Compressor } from "../methods/compress.ts";
+import type { Budget } from "../methods/budget.ts";
+import { parseComposition } from "../methods/registry.ts";
+import { randn } from "../reference/random.ts";
 
 export * from "./kernel_records.ts";
 export * from "./kernel_spec.ts";
@@ -106,15 +110,16 @@ export async function runKernelSuite(ctx: SuiteContext): Promise<KernelRecord[]>
     Hkv: spec.kvHeads,
     D: spec.headDim,
   };
+  const variants = needleVariants(spec);
   for (const T of spec.lengths) {
     const decodeTodo = spec.formats.filter((format) =>
       !done.has(cellKey({ format, contextLength: T }))
     );
     const needleTodo = spec.needleDepths.flatMap((needleDepth) =>
-      spec.formats.filter((format) =>
-        !done.has(cellKey({ kind: "needle", format, contextLength: T, needleDepth }))
+      variants.filter((x) =>
+        !done.has(cellKey({ kind: "needle", contextLength: T, needleDepth, ...x.key }))
       )
-        .map((format) => ({ format, needleDepth }))
+        .map((variant) => ({ variant, needleDepth }))
     );
     if (decodeTodo.length === 0 && needleTodo.length === 0) continue;
     const layer = layerData(shape, T, spec.seed + T);
@@ -148,10 +153,10 @@ export async function runKernelSuite(ctx: SuiteContext): Promise<KernelRecord[]>
     for (const depth of [...new Set(needleTodo.map((x) => x.needleDepth))]) {
       const position = needlePosition(T, depth);
       const planted = plantNeedle(shape, T, layer, position, spec.seed + 7919 * T + position);
-      for (const { format } of needleTodo.filter((x) => x.needleDepth === depth)) {
+      for (const { variant } of needleTodo.filter((x) => x.needleDepth === depth)) {
         const r = await needleCell(
           ctx,
-          format,
+          variant,
           T,
           depth,
           position,
@@ -160,10 +165,12 @@ export async function runKernelSuite(ctx: SuiteContext): Promise<KernelRecord[]>
         );
         record(r);
         log(
-          `${format.padEnd(6)} T=${String(T).padStart(6)}  needle at ${
+          `${variant.label.padEnd(22)} T=${String(T).padStart(6)}  needle at ${
             (100 * depth).toFixed(0).padStart(3)
           }%  ` +
-            `cos ${r.needleCosine.toFixed(3)}  ${r.retrieved ? "retrieved" : "LOST"}`,
+            `cos ${r.needleCosine.toFixed(3)}  ${
+              r.retrieved ? "retrieved" : r.needleKept ? "LOST (blurred)" : "LOST (evicted)"
+            }`,
         );
       }
     }
@@ -249,9 +256,53 @@ async function decodeCell(
   }
 }
 
+/** One needle configuration: the full cache in a format, or a method at a budget. */
+export interface NeedleVariant {
+  readonly label: string;
+  /** The fields of the record that identify the cell. */
+  readonly key: { method: string; format: string; ratio?: number; budgetTokens?: number };
+  readonly composition?: string;
+  readonly budget?: Budget;
+}
+
+export function needleVariants(spec: KernelSpec): NeedleVariant[] {
+  const full = spec.formats.map((format) => ({
+    label: `full+${format}`,
+    key: { method: "full", format },
+  }));
+  const methods = spec.methods.flatMap((composition) => {
+    const { method, format } = parseComposition(composition);
+    return spec.budgets.map((budget) => ({
+      label: `${method.name}+${format} ${
+        "ratio" in budget ? `1/${budget.ratio}` : `${budget.budgetTokens} tok`
+      }`,
+      key: { method: method.name, format, ...budget },
+      composition,
+      budget,
+    }));
+  });
+  return [...full, ...methods];
+}
+
+/** The prompt's last W queries for window-scoring methods: the final query plus noise. */
+function windowQueries(q: Float32Array, shape: LayerShape, W: number, seed: number): Float32Array {
+  const { B, H, D } = shape;
+  const noise = randn(seed, B * W * H * D);
+  const qw = new Float32Array(B * W * H * D);
+  for (let b = 0; b < B; b++) {
+    for (let w = 0; w < W; w++) {
+      for (let i = 0; i < H * D; i++) {
+        const at = (b * W + w) * H * D + i;
+        qw[at] = q[b * H * D + i] + (w === W - 1 ? 0 : noise[at]);
+      }
+    }
+  }
+  return qw;
+}
+
 async function needleCell(
   ctx: SuiteContext,
-  format: string,
+  variant: NeedleVariant,
   T: number,
   depth: number,
   position: number,
@@ -259,18 +310,72 @@ async function needleCell(
   kvBytesFp16: number,
 ): Promise<NeedleRecord> {
   const { gpu, spec } = ctx;
-  const { cache, attn, qb, ob, release } = await filled(ctx, format, T, planted);
+  const shape = { B: spec.batchSize, H: spec.heads, Hkv: spec.kvHeads, D: spec.headDim };
+  let cache: KvCache;
+  let keptTokens = T;
+  let kept: GPUBuffer | undefined;
+  let params: Record<string, number> = {};
+  if (variant.composition && variant.budget) {
+    const compressor = Compressor.create(gpu, {
+      method: variant.composition,
+      budget: variant.budget,
+      inspect: true,
+    });
+    params = { ...compressor.params };
+    const W = compressor.method.queries(compressor.params);
+    const k = gpu.upload("needle.k", planted.k);
+    const v = gpu.upload("needle.v", planted.v);
+    const qw = W > 0
+      ? gpu.upload("needle.qw", windowQueries(planted.q, shape, W, spec.seed + position))
+      : undefined;
+    try {
+      const c = await compressor.compress({ shape: { ...shape, T, W }, k, v, qw });
+      cache = c.cache;
+      keptTokens = c.budget;
+      kept = c.kept;
+      if (c.scores) gpu.destroy(c.scores);
+    } finally {
+      for (const b of [k, v, qw]) if (b) gpu.destroy(b);
+    }
+  } else {
+    cache = await createCache(gpu, variant.key.format, {
+      B: shape.B,
+      Hkv: shape.Hkv,
+      D: shape.D,
+      capacity: T,
+    });
+    const k = gpu.upload("needle.k", planted.k);
+    const v = gpu.upload("needle.v", planted.v);
+    gpu.submit((pass) => cache.append(pass, k, v, T));
+    gpu.destroy(k);
+    gpu.destroy(v);
+  }
+  const attn = await DecodeAttention.create(gpu, cache, { H: shape.H });
+  const qb = gpu.upload("needle.q", planted.q);
+  const ob = gpu.createBuffer("needle.out", shape.B * shape.H * shape.D * 4);
   try {
     gpu.submit((pass) => attn.encode(pass, qb, ob));
-    const [out] = await gpu.read([{ buffer: ob }]);
-    const shape = { B: spec.batchSize, H: spec.heads, Hkv: spec.kvHeads, D: spec.headDim };
+    const [out, keptRaw] = await gpu.read([{ buffer: ob }, ...(kept ? [{ buffer: kept }] : [])]);
     const cos = needleCosine(shape, new Float32Array(out), planted.needles);
+    let needleKept = true;
+    if (keptRaw) {
+      const ids = new Uint32Array(keptRaw);
+      for (let row = 0; row < shape.B * shape.Hkv; row++) {
+        if (!ids.subarray(row * keptTokens, (row + 1) * keptTokens).includes(position)) {
+          needleKept = false;
+        }
+      }
+    }
     return {
       ...envelope(gpu, ctx.runId, ctx.specHash),
       kind: "needle",
-      format,
-      bits: getFormat(format).bits,
-      method: "full",
+      format: variant.key.format,
+      bits: getFormat(variant.key.format).bits,
+      method: variant.key.method,
+      params,
+      ...(variant.budget ?? {}),
+      keptTokens,
+      needleKept,
       contextLength: T,
       batchSize: spec.batchSize,
       heads: spec.heads,
@@ -284,6 +389,8 @@ async function needleCell(
       kvBytesFp16,
     };
   } finally {
-    release();
+    for (const b of [qb, ob, kept]) if (b) gpu.destroy(b);
+    attn.destroy();
+    cache.destroy();
   }
 }

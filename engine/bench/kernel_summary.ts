@@ -57,6 +57,10 @@ export function summarize(spec: KernelSpec, all: readonly KernelRecord[]) {
     needles: needles.map((r) => ({
       format: r.format,
       method: r.method,
+      ratio: r.ratio ?? null,
+      budgetTokens: r.budgetTokens ?? null,
+      keptTokens: r.keptTokens,
+      needleKept: r.needleKept,
       contextLength: r.contextLength,
       needleDepth: r.needleDepth,
       needleCosine: r.needleCosine,
@@ -122,18 +126,28 @@ export function needleTable(all: readonly KernelRecord[]): string {
   const needles = all.filter((r): r is NeedleRecord => r.kind === "needle");
   if (needles.length === 0) return "";
   const lengths = [...new Set(needles.map((r) => r.contextLength))].sort((a, b) => a - b);
-  const formats = [...new Set(needles.map((r) => r.format))];
-  const rows = formats.map((f) => [
-    f,
+  const labels = [...new Set(needles.map(needleLabel))];
+  const rows = labels.map((label) => [
+    label,
     ...lengths.map((T) => {
-      const cells = needles.filter((r) => r.format === f && r.contextLength === T);
+      const cells = needles.filter((r) => needleLabel(r) === label && r.contextLength === T);
       if (cells.length === 0) return "-";
       const ok = cells.filter((r) => r.retrieved).length;
       const min = Math.min(...cells.map((r) => r.needleCosine));
       return `${ok}/${cells.length}, ${min.toFixed(3)}`;
     }),
   ]);
-  return table(["needle: format", ...lengths.map((T) => `N=${T}`)], rows);
+  return table(["needle: method+format budget", ...lengths.map((T) => `N=${T}`)], rows);
+}
+
+/** "full+fp16", "snapkv+fp16 1/4", "streaming_llm+int8 512 tok". */
+export function needleLabel(r: NeedleRecord): string {
+  const budget = r.ratio !== undefined
+    ? ` 1/${r.ratio}`
+    : r.budgetTokens !== undefined
+    ? ` ${r.budgetTokens} tok`
+    : "";
+  return `${r.method}+${r.format}${budget}`;
 }
 
 function table(head: string[], rows: string[][]): string {

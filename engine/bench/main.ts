@@ -6,6 +6,7 @@ import { parseArgs } from "node:util";
 import { formatNames } from "../cache/registry.ts";
 import { AdapterError, DEVICE_CHOICES, type DeviceChoice, Gpu } from "../gpu/mod.ts";
 import {
+  defaultMethods,
   formatTable,
   type KernelSpec,
   needleTable,
@@ -17,6 +18,7 @@ import {
   writeSummary,
 } from "./kernel_suite.ts";
 import { resultsDir, ResultsError, specHash, writeJson } from "./results.ts";
+import type { Budget } from "../methods/budget.ts";
 
 const HELP = `deno task bench [options]
 
@@ -34,6 +36,11 @@ const HELP = `deno task bench [options]
   --copy-mib N              copy-kernel size for the bandwidth roofline
   --needle-depths 0,50,100  needle depths in percent, or none (default: the preset's:
                             smoke 0,50,100; default and full 0,10,...,100)
+  --methods a,b+kivi4|none  eviction methods for the needle cells, each "<method>[+<format>]"
+                            (default: every method, stored as fp16)
+  --ratios 2,4,8            method budgets as ratios: keep 1/x of the context (default: the
+                            preset's: smoke 4; default and full 2,4,8)
+  --budgets 128,1k          method budgets in tokens per KV head (with or instead of --ratios)
   --seed N                  input seed (default 0)
   --device auto|gpu|software
                             adapter choice (default auto: a software adapter is used but every
@@ -64,6 +71,33 @@ export function parseDepth(text: string): number {
     throw new RangeError(`needle depth: got "${text}", expected a percentage from 0 to 100`);
   }
   return value / 100;
+}
+
+/** --ratios and --budgets → budgets; neither given: the preset's ratios. */
+function budgetsFrom(
+  ratios: string | undefined,
+  budgets: string | undefined,
+  presetRatios: readonly number[],
+  list: (s: string) => string[],
+): Budget[] {
+  const num = (flag: string, text: string) => {
+    const n = Number(text);
+    if (text === "" || !Number.isFinite(n)) {
+      throw new RangeError(`--${flag}: got "${text}", expected a number`);
+    }
+    return n;
+  };
+  const out: Budget[] = [];
+  if (ratios !== undefined) out.push(...list(ratios).map((r) => ({ ratio: num("ratios", r) })));
+  if (budgets !== undefined) {
+    out.push(
+      ...list(budgets).map((b) => ({ budgetTokens: num("budgets", String(parseLength(b))) })),
+    );
+  }
+  if (ratios === undefined && budgets === undefined) {
+    out.push(...presetRatios.map((ratio) => ({ ratio })));
+  }
+  return out;
 }
 
 function intFlag(name: string, text: string | undefined, fallback: number): number {
@@ -98,6 +132,9 @@ export function specFromArgs(args: string[], software: boolean): CliResult | "he
       warmup: { type: "string" },
       "copy-mib": { type: "string" },
       "needle-depths": { type: "string" },
+      methods: { type: "string" },
+      ratios: { type: "string" },
+      budgets: { type: "string" },
       seed: { type: "string" },
       device: { type: "string", default: "auto" },
       out: { type: "string" },
@@ -137,6 +174,12 @@ export function specFromArgs(args: string[], software: boolean): CliResult | "he
       : values["needle-depths"] === "none"
       ? []
       : list(values["needle-depths"]).map(parseDepth),
+    methods: values.methods === undefined
+      ? defaultMethods()
+      : values.methods === "none"
+      ? []
+      : list(values.methods),
+    budgets: budgetsFrom(values.ratios, values.budgets, p.ratios, list),
     seed: intFlag("seed", values.seed, 0),
   };
   validateKernelSpec(spec);
