@@ -19,10 +19,24 @@ import {
 } from "./kernel_suite.ts";
 import { resultsDir, ResultsError, specHash, writeJson } from "./results.ts";
 import type { Budget } from "../methods/budget.ts";
+import {
+  MODEL_PRESETS,
+  type ModelPreset,
+  type ModelSpec,
+  modelTable,
+  runModelSuite,
+  summarizeModel,
+  validateModelSpec,
+  writeModelSummary,
+} from "./model_suite.ts";
 
 const HELP = `deno task bench [options]
 
-  --suite kernels           what to run (default kernels)
+  --suite kernels|model     what to run (default kernels). model: end-to-end prefill and
+                            decode of --models (shape:<preset> or a folder) with each of
+                            --formats, at --lengths prompt tokens, --batch, --new-tokens; TTFT,
+                            tokens/s, KV and peak bytes, decode vs the weight-bandwidth roofline
+                            (smoke: shape:tiny; default: shape:llama-3.2-1b, shape:llama-3-8b)
   --preset smoke|default|full
                             smoke: 256 and 1K tokens, finishes in about a minute on a software
                             adapter; default: 1K–32K; full: 1K–128K. Without --preset: default
@@ -143,7 +157,7 @@ export function specFromArgs(args: string[], software: boolean): CliResult | "he
   });
   if (values.help) return "help";
   if (values.suite !== "kernels") {
-    throw new RangeError(`--suite: got "${values.suite}", expected kernels`);
+    throw new RangeError(`--suite: got "${values.suite}", expected one of ${SUITES.join(", ")}`);
   }
   const device = values.device as DeviceChoice;
   if (!DEVICE_CHOICES.includes(device)) {
@@ -186,6 +200,64 @@ export function specFromArgs(args: string[], software: boolean): CliResult | "he
   return { spec, device, out: values.out };
 }
 
+export const SUITES = ["kernels", "model"] as const;
+
+/** Parses the flags of `--suite model` into a validated spec. */
+export function modelSpecFromArgs(
+  args: string[],
+  software: boolean,
+): { spec: ModelSpec; device: DeviceChoice; out?: string } {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      suite: { type: "string" },
+      preset: { type: "string" },
+      models: { type: "string" },
+      formats: { type: "string" },
+      lengths: { type: "string" },
+      batch: { type: "string" },
+      "new-tokens": { type: "string" },
+      "copy-mib": { type: "string" },
+      seed: { type: "string" },
+      device: { type: "string", default: "auto" },
+      out: { type: "string" },
+    },
+  });
+  const device = values.device as DeviceChoice;
+  if (!DEVICE_CHOICES.includes(device)) {
+    throw new RangeError(`--device: got "${device}", expected one of ${DEVICE_CHOICES.join(", ")}`);
+  }
+  const preset = (values.preset ?? (software ? "smoke" : "default")) as ModelPreset;
+  if (!(preset in MODEL_PRESETS)) {
+    throw new RangeError(
+      `--preset: got "${preset}", expected one of ${Object.keys(MODEL_PRESETS).join(", ")}`,
+    );
+  }
+  const p = MODEL_PRESETS[preset];
+  const list = (s: string) => s.split(",").map((x) => x.trim()).filter((x) => x !== "");
+  const spec: ModelSpec = {
+    suite: "model",
+    preset,
+    models: values.models ? list(values.models) : p.models,
+    formats: values.formats ? list(values.formats) : p.formats,
+    lengths: values.lengths ? list(values.lengths).map(parseLength) : p.lengths,
+    batchSize: intFlag("batch", values.batch, 1),
+    newTokens: intFlag("new-tokens", values["new-tokens"], p.newTokens),
+    copyMiB: intFlag("copy-mib", values["copy-mib"], p.copyMiB),
+    seed: intFlag("seed", values.seed, 0),
+  };
+  validateModelSpec(spec);
+  return { spec, device, out: values.out };
+}
+
+function suiteOf(args: string[]): string {
+  const i = args.indexOf("--suite");
+  if (i >= 0) return args[i + 1] ?? "";
+  return args.find((a) => a.startsWith("--suite="))?.slice(8) ?? "kernels";
+}
+
 export async function main(args: string[]): Promise<number> {
   if (args.includes("--help") || args.includes("-h")) {
     console.log(HELP);
@@ -194,6 +266,13 @@ export async function main(args: string[]): Promise<number> {
   const deviceArg = args.indexOf("--device") >= 0
     ? args[args.indexOf("--device") + 1]
     : (args.find((a) => a.startsWith("--device="))?.slice(9) ?? "auto");
+  const suite = suiteOf(args);
+  if (suite === "model") {
+    modelSpecFromArgs(args, false); // bad flags fail before the GPU is touched
+    const gpu = await Gpu.open({ device: deviceArg as DeviceChoice });
+    announce(gpu, args);
+    return await runModel(gpu, modelSpecFromArgs(args, gpu.report.fallback), args);
+  }
   // Validate flags that do not depend on the adapter before touching the GPU.
   specFromArgs(args, false);
   const gpu = await Gpu.open({ device: deviceArg as DeviceChoice });
@@ -201,21 +280,7 @@ export async function main(args: string[]): Promise<number> {
   if (parsed === "help") return 0;
   const { spec } = parsed;
   const a = gpu.report;
-  console.log(
-    `kvlab bench: adapter ${a.description || a.vendor} (${a.vendor}${
-      a.architecture ? " " + a.architecture : ""
-    }), shader-f16 ${gpu.f16 ? "yes" : "no"}, timing ${
-      gpu.timestamps ? "timestamp queries" : "wall clock"
-    }`,
-  );
-  if (a.fallback) {
-    console.log(
-      "WARNING: this is a SOFTWARE adapter (CPU): every timing is non-representative, and every record says so.",
-    );
-    if (!args.some((x) => x.startsWith("--preset"))) {
-      console.log("         no --preset given: running the smoke preset");
-    }
-  }
+  announce(gpu, args);
   const hash = await specHash(spec);
   const runId = `kernels-${hash.slice(0, 12)}`;
   const dir = parsed.out ?? `data/results/${runId}`;
@@ -254,6 +319,64 @@ export async function main(args: string[]): Promise<number> {
     );
   }
   if (a.fallback) console.log("(software adapter: timings above are not representative)");
+  console.log(`results: ${out.recordsPath}, ${out.summaryPath}`);
+  return 0;
+}
+
+function announce(gpu: Gpu, args: string[]): void {
+  const a = gpu.report;
+  console.log(
+    `kvlab bench: adapter ${a.description || a.vendor} (${a.vendor}${
+      a.architecture ? " " + a.architecture : ""
+    }), shader-f16 ${gpu.f16 ? "yes" : "no"}, timing ${
+      gpu.timestamps ? "timestamp queries" : "wall clock"
+    }`,
+  );
+  if (a.fallback) {
+    console.log(
+      "WARNING: this is a SOFTWARE adapter (CPU): every timing is non-representative, and every record says so.",
+    );
+    if (!args.some((x) => x.startsWith("--preset"))) {
+      console.log("         no --preset given: running the smoke preset");
+    }
+  }
+}
+
+async function runModel(
+  gpu: Gpu,
+  parsed: { spec: ModelSpec; out?: string },
+  args: string[],
+): Promise<number> {
+  const { spec } = parsed;
+  const hash = await specHash(spec);
+  const runId = `model-${hash.slice(0, 12)}`;
+  const dir = parsed.out ?? `data/results/${runId}`;
+  const out = resultsDir(dir);
+  Deno.mkdirSync(dir, { recursive: true });
+  writeJson(out.specPath, {
+    ...spec,
+    runId,
+    specHash: hash,
+    command: ["deno", "task", "bench", ...args].join(" "),
+  });
+  console.log(
+    `run ${runId}: ${spec.models.join(", ")} × ${spec.formats.join(", ")} × T=${
+      spec.lengths.join(",")
+    } B=${spec.batchSize} → ${dir}`,
+  );
+  const records = await runModelSuite({
+    gpu,
+    spec,
+    runId,
+    specHash: hash,
+    out,
+    log: (l) => console.log(l),
+  });
+  const summary = summarizeModel(spec, records);
+  writeModelSummary(out, summary);
+  console.log("\n" + modelTable(records) + "\n");
+  console.log(`target ${summary.target.name}: ${summary.target.status}`);
+  if (gpu.report.fallback) console.log("(software adapter: timings above are not representative)");
   console.log(`results: ${out.recordsPath}, ${out.summaryPath}`);
   return 0;
 }
