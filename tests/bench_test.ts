@@ -69,7 +69,7 @@ Deno.test("CLI flags build a validated spec; bad flags name the value and what w
   );
   assert.throws(
     () => specFromArgs(["--suite", "models"], false),
-    /--suite: got "models", expected kernels/,
+    /--suite: got "models", expected one of kernels, model/,
   );
   assert.throws(() => specFromArgs(["--nope"], false), /Unknown option '--nope'/);
 });

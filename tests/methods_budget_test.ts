@@ -127,6 +127,12 @@ Deno.test("params: defaults filled in; unknown names and bad values throw", () =
   });
   assert.deepEqual(resolveParams(getMethod("streaming_llm")), { sinks: 4 });
   assert.deepEqual(resolveParams(getMethod("random"), { seed: 9 }), { seed: 9 });
+  assert.deepEqual(resolveParams(getMethod("h2o")), { recent_ratio: 0.5 });
+  assert.deepEqual(resolveParams(getMethod("tova")), {});
+  assert.throws(
+    () => resolveParams(getMethod("h2o"), { recent_ratio: -0.5 }),
+    /h2o recent_ratio: got -0.5, expected a number in \[0, 1\]/,
+  );
   assert.throws(
     () => resolveParams(getMethod("snapkv"), { window: -1 }),
     (e: Error) =>
@@ -160,11 +166,25 @@ Deno.test("composition: <method>[+<format>] parsed; unknown parts named", () => 
   assert.equal(a.format, "kivi4");
   assert.equal(parseComposition("knorm").format, DEFAULT_FORMAT);
   for (const m of METHODS) {
-    for (const f of formatNames()) assert.equal(parseComposition(`${m.name}+${f}`).format, f);
+    for (const f of formatNames()) {
+      if (m.formats && !m.formats.includes(f)) {
+        assert.throws(() => parseComposition(`${m.name}+${f}`), /cannot be stored as/);
+      } else {
+        assert.equal(parseComposition(`${m.name}+${f}`).format, f);
+      }
+    }
   }
   assert.throws(
+    () => parseComposition("h3o+kivi4"),
+    /unknown method "h3o" in "h3o\+kivi4"; expected one of streaming_llm, snapkv, pyramidkv, knorm, random, h2o, tova/,
+  );
+  assert.throws(
     () => parseComposition("h2o+kivi4"),
-    /unknown method "h2o" in "h2o\+kivi4"; expected one of streaming_llm, snapkv, pyramidkv, knorm, random/,
+    /h2o cannot be stored as kivi4 \(in "h2o\+kivi4"\); it combines with fp32, fp16, int8, int4/,
+  );
+  assert.throws(
+    () => parseComposition("tova+kivi2"),
+    /tova cannot be stored as kivi2 \(in "tova\+kivi2"\); it combines with fp32, fp16, int8, int4/,
   );
   assert.throws(
     () => parseComposition("snapkv+kivi3"),

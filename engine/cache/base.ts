@@ -1,7 +1,9 @@
 // Shared machinery for every storage format: the GPU lengths [B] and append counts [B], the
 // dispatch that advances lengths, the host mirror, and byte accounting over the format's own
 // allocations. A format subclasses CacheBase, allocates through this.alloc(), and records its
-// append kernels in encodeAppend().
+// append kernels in encodeAppend(). A format whose tokens are stored independently also
+// overrides `slotWrites` and encodeWriteSlots() (format.ts SlotWritable); the base adds the
+// clamped length update (lengths_grow.wgsl).
 
 import { dispatch, type Gpu } from "../gpu/mod.ts";
 import { wgsl } from "../kernels/wgsl.ts";
@@ -21,6 +23,7 @@ export abstract class CacheBase implements KvCache {
   readonly #own: GPUBuffer[] = [];
   #lastCounts = "";
   #advance?: { pipeline: GPUComputePipeline; bind: GPUBindGroup };
+  #grow?: { pipeline: GPUComputePipeline; bind: GPUBindGroup };
 
   /** `dMultiple`: what D must be a multiple of (checkShape; 32 unless a format says less). */
   constructor(readonly gpu: Gpu, readonly shape: CacheShape, dMultiple?: number) {
@@ -89,6 +92,87 @@ export abstract class CacheBase implements KvCache {
   ): void;
 
   abstract decodeSource(): DecodeSource;
+
+  // --- per-slot writes (format.ts SlotWritable) ------------------------------------------------
+
+  /** Whether this format stores tokens independently and implements encodeWriteSlots(). */
+  get slotWrites(): boolean {
+    return false;
+  }
+
+  /**
+   * Builds the slot-write pipelines (the format's, from initSlotWrites(), and the clamped length
+   * update). Not part of init(): caches that never evict do not compile them.
+   */
+  async prepareSlotWrites(): Promise<void> {
+    if (this.#grow) return;
+    if (!this.slotWrites) this.#refuseSlotWrites();
+    await this.initSlotWrites();
+    const grow = await this.gpu.pipeline(
+      "lengths_grow",
+      wgsl(new URL("./lengths_grow.wgsl", import.meta.url)),
+      "main",
+      { CAP: this.shape.capacity },
+    );
+    this.#grow = { pipeline: grow, bind: this.gpu.bindGroup(grow, [this.lens]) };
+  }
+
+  #refuseSlotWrites(): never {
+    throw new TypeError(
+      `${this.format} cache: cannot overwrite single tokens in place (writeSlots); the formats ` +
+        "that store tokens independently can (fp32, fp16, int8, int4)",
+    );
+  }
+
+  /**
+   * Records the store of one token per sequence into per-(b, hk) slots, then the clamped length
+   * update lens[b] = min(lens[b] + 1, capacity) (format.ts SlotWritable).
+   */
+  writeSlots(
+    pass: GPUComputePassEncoder,
+    k: GPUBuffer,
+    v: GPUBuffer,
+    slots: GPUBuffer,
+  ): void {
+    if (!this.slotWrites) this.#refuseSlotWrites();
+    if (!this.#grow) {
+      throw new Error(`${this.format} cache: writeSlots() before prepareSlotWrites()`);
+    }
+    const { B, Hkv, D } = this.shape;
+    const inBytes = B * Hkv * D * 4;
+    if (k.size < inBytes || v.size < inBytes) {
+      throw new RangeError(
+        `writeSlots: k and v must hold [B=${B}, Hkv=${Hkv}, D=${D}] f32 = ${inBytes} bytes`,
+      );
+    }
+    if (slots.size < B * Hkv * 4) {
+      throw new RangeError(
+        `writeSlots: slots must hold [B=${B}, Hkv=${Hkv}] u32 = ${B * Hkv * 4} bytes, ` +
+          `the buffer holds ${slots.size}`,
+      );
+    }
+    this.encodeWriteSlots(pass, k, v, slots);
+    dispatch(pass, this.#grow.pipeline, this.#grow.bind, Math.ceil(B / 64));
+    for (let b = 0; b < B; b++) {
+      this.lengths[b] = Math.min(this.lengths[b] + 1, this.shape.capacity);
+    }
+  }
+
+  /** Builds the format's slot-write pipeline (only formats whose `slotWrites` is true). */
+  protected async initSlotWrites(): Promise<void> {
+    await Promise.resolve();
+    this.#refuseSlotWrites();
+  }
+
+  /** Records the format's slot-write kernel (only formats whose `slotWrites` is true). */
+  protected encodeWriteSlots(
+    _pass: GPUComputePassEncoder,
+    _k: GPUBuffer,
+    _v: GPUBuffer,
+    _slots: GPUBuffer,
+  ): void {
+    throw new TypeError(`${this.format} cache: no slot-write kernel`);
+  }
 
   bytes(): number {
     return this.#own.reduce((sum, b) => sum + b.size, 0);

@@ -83,7 +83,46 @@ export interface FormatInfo {
   readonly bits: number;
   readonly description: string;
   readonly paper?: string;
+  /** Its caches implement SlotWritable (decode-time eviction can store into them). */
+  readonly slotWrites?: boolean;
   create(gpu: Gpu, shape: CacheShape): Promise<KvCache>;
+}
+
+// --- optional capability: per-slot writes (decode-time eviction) -------------------------------
+
+/**
+ * A format that stores every token independently of the others (fp32, fp16, int8, int4) can
+ * overwrite one token per (b, hk) in place. Decode-time eviction (engine/methods/evict.ts)
+ * writes each step's new token into the slot its method freed, so the cache never grows past
+ * its capacity. KIVI cannot: its keys are quantized per channel over groups of 32 tokens, so one
+ * token cannot be replaced without requantizing its group.
+ */
+export interface SlotWritable {
+  readonly slotWrites: true;
+  /** Builds the pipelines writeSlots() needs; once, before the first writeSlots(). */
+  prepareSlotWrites(): Promise<void>;
+  /**
+   * Records the store of one new token per sequence: token b of k, v [B, Hkv, D] f32 (that is
+   * [B, 1, Hkv, D]) goes, quantized exactly as append() would store it, into slot
+   * slots[b, hk] (u32, < capacity) of KV head hk — slots may differ per head. Then, on the GPU,
+   * lens[b] = min(lens[b] + 1, capacity) for every sequence. So the caller writes slot lens[b]
+   * while a sequence is below capacity (an append) and any slot once it is full (an overwrite);
+   * every head of a sequence always holds the same number of tokens. The host mirror `lengths`
+   * follows.
+   */
+  writeSlots(
+    pass: GPUComputePassEncoder,
+    k: GPUBuffer,
+    v: GPUBuffer,
+    slots: GPUBuffer,
+  ): void;
+}
+
+/** Whether a cache supports writeSlots (fp32, fp16, int8, int4; not KIVI). */
+export function canWriteSlots(cache: KvCache): cache is KvCache & SlotWritable {
+  const c = cache as Partial<SlotWritable>;
+  return c.slotWrites === true && typeof c.writeSlots === "function" &&
+    typeof c.prepareSlotWrites === "function";
 }
 
 /** Head dims the quantized formats take: D a multiple of their 32-channel group. */

@@ -17,6 +17,8 @@ export class FullCache extends CacheBase {
   #tn = -1;
   #pipeline?: GPUComputePipeline;
   #bind?: { k: GPUBuffer; v: GPUBuffer; group: GPUBindGroup };
+  #slotPipeline?: GPUComputePipeline;
+  #slotBind?: { k: GPUBuffer; v: GPUBuffer; slots: GPUBuffer; group: GPUBindGroup };
 
   private constructor(gpu: Gpu, shape: CacheShape, readonly half: boolean) {
     super(gpu, shape, FULL_D_MULTIPLE);
@@ -41,6 +43,36 @@ export class FullCache extends CacheBase {
       "main",
       this.#constants(),
     );
+  }
+
+  override get slotWrites(): boolean {
+    return true;
+  }
+
+  protected override async initSlotWrites(): Promise<void> {
+    this.#slotPipeline = await this.gpu.pipeline(
+      `slot.${this.format}`,
+      wgsl(new URL("./full_slot.wgsl", import.meta.url)),
+      "main",
+      { ...this.#constants(), B: this.shape.B },
+    );
+  }
+
+  protected override encodeWriteSlots(
+    pass: GPUComputePassEncoder,
+    k: GPUBuffer,
+    v: GPUBuffer,
+    slots: GPUBuffer,
+  ): void {
+    const { B, Hkv, D } = this.shape;
+    const b = this.#slotBind;
+    if (b?.k !== k || b?.v !== v || b?.slots !== slots) {
+      const buffers = [slots, k, v, this.kStore, this.vStore];
+      this.#slotBind = { k, v, slots, group: this.gpu.bindGroup(this.#slotPipeline!, buffers) };
+    }
+    const words = this.half ? D / 2 : D;
+    const [x, y] = grid2d(Math.ceil((B * Hkv * words) / 64));
+    dispatch(pass, this.#slotPipeline!, this.#slotBind!.group, x, y);
   }
 
   #constants() {

@@ -52,6 +52,8 @@ export class GroupwiseCache extends CacheBase {
   #tn = -1;
   #pipeline?: GPUComputePipeline;
   #bind?: { k: GPUBuffer; v: GPUBuffer; group: GPUBindGroup };
+  #slotPipeline?: GPUComputePipeline;
+  #slotBind?: { k: GPUBuffer; v: GPUBuffer; slots: GPUBuffer; group: GPUBindGroup };
 
   private constructor(gpu: Gpu, shape: CacheShape, readonly layout: GroupwiseLayout) {
     super(gpu, shape);
@@ -91,6 +93,41 @@ export class GroupwiseCache extends CacheBase {
         INV_MAXQ: Math.fround(1 / (2 ** this.layout.bits - 1)),
       },
     );
+  }
+
+  override get slotWrites(): boolean {
+    return true;
+  }
+
+  protected override async initSlotWrites(): Promise<void> {
+    this.#slotPipeline = await this.gpu.pipeline(
+      `slot.${this.format}`,
+      wgsl(new URL("./groupwise_slot.wgsl", import.meta.url)) + "\n" +
+        wgsl(new URL("./quant_write.wgsl", import.meta.url)),
+      "main",
+      {
+        ...this.#constants(),
+        B: this.shape.B,
+        D: this.shape.D,
+        INV_MAXQ: Math.fround(1 / (2 ** this.layout.bits - 1)),
+      },
+    );
+  }
+
+  protected override encodeWriteSlots(
+    pass: GPUComputePassEncoder,
+    k: GPUBuffer,
+    v: GPUBuffer,
+    slots: GPUBuffer,
+  ): void {
+    const { B, Hkv, D } = this.shape;
+    const b = this.#slotBind;
+    if (b?.k !== k || b?.v !== v || b?.slots !== slots) {
+      const buffers = [slots, k, v, this.kStore, this.vStore];
+      this.#slotBind = { k, v, slots, group: this.gpu.bindGroup(this.#slotPipeline!, buffers) };
+    }
+    const [x, y] = grid2d(Math.ceil((B * Hkv * (D / GROUPWISE_G)) / 64));
+    dispatch(pass, this.#slotPipeline!, this.#slotBind!.group, x, y);
   }
 
   #constants() {

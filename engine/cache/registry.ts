@@ -13,6 +13,7 @@ const FLEXGEN_PAPER = "https://arxiv.org/abs/2303.06865";
 export const FORMATS: readonly FormatInfo[] = [
   {
     name: "fp32",
+    slotWrites: true,
     family: "full",
     bits: 32,
     description: "Full cache in f32: the accuracy reference.",
@@ -20,6 +21,7 @@ export const FORMATS: readonly FormatInfo[] = [
   },
   {
     name: "fp16",
+    slotWrites: true,
     family: "full",
     bits: 16,
     description: "Full cache in f16: the baseline every compression ratio is quoted against.",
@@ -57,6 +59,7 @@ export const FORMATS: readonly FormatInfo[] = [
   },
   {
     name: "int8",
+    slotWrites: true,
     family: "groupwise",
     bits: 8,
     description:
@@ -67,6 +70,7 @@ export const FORMATS: readonly FormatInfo[] = [
   },
   {
     name: "int4",
+    slotWrites: true,
     family: "groupwise",
     bits: 4,
     description:
@@ -79,6 +83,11 @@ export const FORMATS: readonly FormatInfo[] = [
 
 export function formatNames(): string[] {
   return FORMATS.map((f) => f.name);
+}
+
+/** Formats whose caches can overwrite single tokens in place (format.ts SlotWritable). */
+export function slotFormatNames(): string[] {
+  return FORMATS.filter((f) => f.slotWrites).map((f) => f.name);
 }
 
 export function getFormat(name: string): FormatInfo {

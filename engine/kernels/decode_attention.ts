@@ -16,6 +16,26 @@ export interface DecodeAttentionOptions {
   readonly scale?: number;
   /** Splits per sequence (default: enough workgroups to fill a large GPU). */
   readonly splits?: number;
+  /**
+   * Also write each stored token's raw score scale·q·k per query head into `scores`
+   * [B, H, capacity] f32 (default false): the statistic decode-time eviction turns into this
+   * step's attention probabilities with part_ml (engine/methods/evict.ts).
+   */
+  readonly scores?: boolean;
+}
+
+/** Binding of att_scores [B, H, capacity] when DecodeAttentionOptions.scores is set. */
+export const SCORES_BINDING = 16;
+
+/** emit_score for the kernel: a no-op, or a store into att_scores. */
+function emitScore(on: boolean): string {
+  if (!on) return "fn emit_score(i: u32, s: f32) {}";
+  return [
+    `@group(0) @binding(${SCORES_BINDING}) var<storage, read_write> att_scores: array<f32>; // [B, H, SCAP]`,
+    "fn emit_score(i: u32, s: f32) {",
+    "  att_scores[i] = s;",
+    "}",
+  ].join("\n");
 }
 
 /** Workgroups pass 1 aims for when choosing the split count: several per SM on large GPUs. */
@@ -90,6 +110,8 @@ export class DecodeAttention {
     readonly params: GPUBuffer,
     readonly partO: GPUBuffer,
     readonly partMl: GPUBuffer,
+    /** Raw scores scale·q·k [B, H, capacity] f32 of the last step (only with `scores`). */
+    readonly scores?: GPUBuffer,
   ) {}
 
   static async create(
@@ -127,8 +149,11 @@ export class DecodeAttention {
       );
     }
     const source = cache.decodeSource();
-    const code = splice(wgsl(new URL("./decode_attention.wgsl", import.meta.url)), source.wgsl);
-    const main = await gpu.pipeline(`decode_attention.${cache.format}`, code, "main", {
+    const withScores = o.scores ?? false;
+    const code = splice(wgsl(new URL("./decode_attention.wgsl", import.meta.url)), source.wgsl) +
+      "\n" + emitScore(withScores);
+    const label = `decode_attention.${cache.format}${withScores ? ".scores" : ""}`;
+    const main = await gpu.pipeline(label, code, "main", {
       D,
       G,
       GC: plan.GC,
@@ -136,6 +161,7 @@ export class DecodeAttention {
       U: plan.U,
       PB: plan.PB,
       WG: DECODE_WG,
+      ...(withScores ? { SCORES: 1, SCAP: capacity } : {}),
       ...source.constants,
     });
     const reduce = await gpu.pipeline(
@@ -150,6 +176,11 @@ export class DecodeAttention {
     gpu.checkBinding("decode partial outputs [B, H, S, D]", B * o.H * splits * D * 4);
     const partO = gpu.createBuffer("decode.part_o", B * o.H * splits * D * 4);
     const partMl = gpu.createBuffer("decode.part_ml", B * o.H * splits * 2 * 4);
+    let scores: GPUBuffer | undefined;
+    if (withScores) {
+      gpu.checkBinding("decode scores [B, H, capacity]", B * o.H * capacity * 4);
+      scores = gpu.createBuffer("decode.scores", B * o.H * capacity * 4);
+    }
     return new DecodeAttention(
       gpu,
       cache,
@@ -162,6 +193,7 @@ export class DecodeAttention {
       params,
       partO,
       partMl,
+      scores,
     );
   }
 
@@ -172,13 +204,12 @@ export class DecodeAttention {
       const g = this.gpu.device;
       // bindings 0..3 here, the format's from FIRST_FORMAT_BINDING (4) on
       const mainEntries = [this.params, q, this.partO, this.partMl, ...this.source.buffers];
+      const entries = mainEntries.map((buffer, binding) => ({ binding, resource: { buffer } }));
+      if (this.scores) entries.push({ binding: SCORES_BINDING, resource: { buffer: this.scores } });
       this.#bind = {
         q,
         out,
-        main: g.createBindGroup({
-          layout: this.main.getBindGroupLayout(0),
-          entries: mainEntries.map((buffer, binding) => ({ binding, resource: { buffer } })),
-        }),
+        main: g.createBindGroup({ layout: this.main.getBindGroupLayout(0), entries }),
         reduce: this.gpu.bindGroup(this.reduce, [this.params, this.partO, this.partMl, out]),
       };
     }
@@ -189,10 +220,11 @@ export class DecodeAttention {
 
   /** Bytes of the attention's own workspace (partials and parameters), not the cache. */
   workspaceBytes(): number {
-    return this.params.size + this.partO.size + this.partMl.size;
+    return this.params.size + this.partO.size + this.partMl.size + (this.scores?.size ?? 0);
   }
 
   destroy(): void {
     for (const b of [this.params, this.partO, this.partMl]) this.gpu.destroy(b);
+    if (this.scores) this.gpu.destroy(this.scores);
   }
 }

@@ -26,6 +26,10 @@
 //   Three barriers per tile. At the end of the split: running sums over threads (red), outputs
 //   over token phases (pb reused), written as part_o [B, H, S, D] unnormalised and part_ml
 //   [B, H, S, 2] (max, sum); an empty split writes sum 0 and drops out in pass 2.
+//   With SCORES (decode-time eviction), phase 1 also writes each owned token's raw score per
+//   head, scale·q·k, to att_scores [B, H, SCAP]: G·4 bytes per token per KV head written, next
+//   to the 2·D·(bytes per value) read — a small kernel then turns them into probabilities with
+//   part_ml (engine/methods/evict.wgsl), without reading K again.
 //
 // --- cost per token of one KV head (Llama-3-8B layer: G = 4, D = 128; WG = 128, TPT = 4) ------
 // An estimate by construction, not a measurement (engine/bench measures).
@@ -66,6 +70,11 @@ override TPT: u32 = 4u;  // tokens per thread in the score phase: 1, 2 or 4
 override U: u32 = 4u;    // tokens per thread per step of the P·V loop, ≤ 4
 override PB: u32 = 512u; // vec4 slots of pb: max(WG·TPT·⌈GC/4⌉, 2·WG)
 override WG: u32 = 128u; // threads per workgroup, a multiple of 16 and ≥ D/8
+// Decode-time eviction (engine/methods/evict.ts): also write each stored token's raw score
+// scale·q·k per query head through emit_score (att_scores [B, H, SCAP]); the host splices in
+// emit_score — a no-op when SCORES is false, so the branch compiles away.
+override SCORES: bool = false;
+override SCAP: u32 = 1u; // row stride of att_scores: the cache's capacity
 
 const MAXH: u32 = 8u; // largest GC (register accumulators)
 const NEG: f32 = -3.0e38;
@@ -201,6 +210,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
           let qb = qs[h * D4 + 2u * c + 1u];
           for (var k = 0u; k < TPT; k++) {
             sc[k * MAXH + h] = dot8(sc[k * MAXH + h], qa, qb, kv[k]);
+          }
+        }
+      }
+    }
+    if (SCORES) {
+      for (var k = 0u; k < TPT; k++) {
+        for (var h = 0u; h < GC; h++) {
+          if (first + k < end && h < nh) {
+            emit_score((row0 + h) * SCAP + first + k, sc[k * MAXH + h]);
           }
         }
       }

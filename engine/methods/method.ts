@@ -81,13 +81,40 @@ export interface Scorer {
   encode(pass: GPUComputePassEncoder, input: LayerInput, scores: GPUBuffer): GPUBuffer[];
 }
 
+/**
+ * How a decode-time method evicts (engine/methods/evict.ts DecodeEvictor): once the cache holds
+ * its budget, each decode step evicts one token per (b, hk) — the evictable token with the
+ * lowest rank key, ties to the older — and stores the incoming token in its slot. Evictable:
+ * every held token except positions < sinks and the newest `recent` positions (the incoming
+ * token counts as one of them).
+ *   oldest       key = position                       (streaming_llm)
+ *   accumulated  key = Σ over steps of the token's attention probability, mean over the
+ *                group's G query heads, from its prefill statistic on    (h2o)
+ *   current      key = the latest step's attention probability, mean over the group (tova)
+ */
+export interface DecodeRule {
+  readonly rank: "oldest" | "accumulated" | "current";
+  /** Positions never evicted at decode, for a layer budget (the cache's capacity) `budget`. */
+  forced(p: Params, budget: number): Forced;
+}
+
 /** A registry entry: what a method is, its parameters, and its hooks. */
 export interface MethodInfo {
   readonly name: string;
   /** eviction: tokens are dropped for good (the kept set is compacted into a smaller cache). */
   readonly family: "eviction";
-  /** one-shot: compresses once, after a dense prefill. */
-  readonly mode: "one-shot";
+  /**
+   * one-shot: compresses once, after a dense prefill (Compressor); decode tokens are appended.
+   * decode: the method is the one-shot compression followed by one eviction per KV head every
+   * decode step (DecodeEvictor, rule `decode`), so the cache never exceeds the budget; its
+   * one-shot part alone (the Compressor) is only its prefill.
+   */
+  readonly mode: "one-shot" | "decode";
+  /**
+   * How it evicts during decode (DecodeEvictor). Required for mode "decode"; a one-shot method
+   * may have one too (streaming_llm), and then runs either way.
+   */
+  readonly decode?: DecodeRule;
   readonly description: string;
   readonly paper: string;
   readonly params: readonly ParamSpec[];

@@ -1,17 +1,28 @@
 // Compression methods by registry name, and composition names: "<method>" or "<method>+<format>"
 // ("snapkv+kivi4": SnapKV's kept set stored as KIVI 4-bit). The CLI, server and site refer to
 // methods by these names only. Adding a method: a file in this folder, an entry here, an entry
-// in tests/methods_conformance_test.ts.
+// in CONFORMANCE in tests/methods_conformance_test.ts (and one in DECODE there if it has a
+// decode rule, i.e. evicts during decode through DecodeEvictor).
 
 import { formatNames, getFormat } from "../cache/registry.ts";
+import { H2O } from "./h2o.ts";
 import { KNORM } from "./knorm.ts";
 import type { MethodInfo } from "./method.ts";
 import { PYRAMIDKV } from "./pyramidkv.ts";
 import { RANDOM } from "./random.ts";
 import { SNAPKV } from "./snapkv.ts";
 import { STREAMING_LLM } from "./streaming_llm.ts";
+import { TOVA } from "./tova.ts";
 
-export const METHODS: readonly MethodInfo[] = [STREAMING_LLM, SNAPKV, PYRAMIDKV, KNORM, RANDOM];
+export const METHODS: readonly MethodInfo[] = [
+  STREAMING_LLM,
+  SNAPKV,
+  PYRAMIDKV,
+  KNORM,
+  RANDOM,
+  H2O,
+  TOVA,
+];
 
 /** The format a composition name without "+<format>" is stored in. */
 export const DEFAULT_FORMAT = "fp16";

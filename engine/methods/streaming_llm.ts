@@ -1,7 +1,11 @@
 // streaming_llm: keeps the first `sinks` tokens (attention sinks) and the most recent ones, budget − sinks of them (Xiao et al., 2023, "Efficient Streaming Language Models with Attention Sinks", https://arxiv.org/abs/2309.17453).
 //
-// No scores: every kept token is forced, so every KV head keeps the same positions. This slice
-// applies it once after prefill; enforcing it during decode is the decode-eviction slice's.
+// No scores: every kept token is forced, so every KV head keeps the same positions. After
+// prefill (the Compressor) the cache holds the sinks and the last budget − sinks prompt tokens.
+// It runs either way: one-shot (mode; decode tokens are then appended into the cache's room), or
+// enforced during decode too (DecodeEvictor, rule "oldest"): each step, once the cache holds the
+// budget, evicts the oldest non-sink token and stores the new one in its slot, so the cache is
+// always the sinks plus the newest budget − sinks tokens (the one being decoded included).
 
 import type { MethodInfo } from "./method.ts";
 
@@ -30,5 +34,9 @@ export const STREAMING_LLM: MethodInfo = {
       );
     }
     return { sinks: Math.min(p.sinks, T), recent: budget - p.sinks };
+  },
+  decode: {
+    rank: "oldest",
+    forced: (p, budget) => ({ sinks: p.sinks, recent: Math.max(0, budget - p.sinks) }),
   },
 };

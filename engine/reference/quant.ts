@@ -333,6 +333,38 @@ export class GroupwiseRef {
     }
   }
 
+  /**
+   * The per-slot write (engine/cache/format.ts SlotWritable): token b of k, v [B, Hkv, D] is
+   * stored at slot slots[b, hk] of KV head hk, then lengths[b] = min(lengths[b] + 1, capacity).
+   */
+  writeSlots(k: ArrayLike<number>, v: ArrayLike<number>, slots: ArrayLike<number>) {
+    const { B, Hkv, D, capacity } = this.shape;
+    for (let b = 0; b < B; b++) {
+      for (let hk = 0; hk < Hkv; hk++) {
+        const row = (b * Hkv + hk) * capacity + slots[b * Hkv + hk];
+        const x = (b * Hkv + hk) * D;
+        for (let j = 0; j < D / QG; j++) {
+          for (
+            const [input, codes, meta] of [
+              [k, this.kCodes, this.kMeta],
+              [v, this.vCodes, this.vMeta],
+            ] as const
+          ) {
+            const q = quantizeGroup(
+              Array.from({ length: QG }, (_, e) => input[x + j * QG + e]),
+              this.bits,
+            );
+            meta[row * (D / QG) + j] = q.meta;
+            const at = (row * D * this.bits) / 32 + j * this.bits;
+            codes.fill(0, at, at + this.bits); // an overwrite: packCodes ORs into the words
+            packCodes(q.codes, this.bits, codes, at);
+          }
+        }
+      }
+      this.lengths[b] = Math.min(this.lengths[b] + 1, capacity);
+    }
+  }
+
   dequantized(): Dequantized {
     const { B, Hkv, D, capacity } = this.shape;
     const T = Math.max(1, ...this.lengths);
