@@ -40,7 +40,7 @@ async function twoSteps(model: Model, format: string, ps: number[][]) {
     maxNewTokens: 2,
     format,
   });
-  s.prefill(ps);
+  await s.prefill(ps);
   const [pre] = await gpu.read([{ buffer: s.logits }]);
   s.decode(1);
   const [step] = await gpu.read([{ buffer: s.logits }]);

@@ -143,7 +143,7 @@ for (const c of CASES) {
         seqs[b].push(ids[b]);
       }
     };
-    session.prefill(prompts);
+    await session.prefill(prompts);
     await check("prefill");
     for (let s = 0; s < DECODE_STEPS; s++) {
       session.decode(1);

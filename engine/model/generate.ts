@@ -2,11 +2,18 @@
 // into one command buffer each, reading back only the new token ids once per batch and stopping
 // when every sequence has produced an end-of-sequence id (or max new tokens). Token ids only:
 // the text layer is generateText().
-// Not here: sampling with temperature (greedy only), eviction methods (they plug into the
-// cache once engine/methods lands), chunked prefill.
+// With `method` (engine/methods, "snapkv" or "snapkv+kivi4") each layer's cache is compressed
+// right after its dense prefill, and evicted from during decode where the method does
+// (session.ts); the result says what was kept and what the full cache would have taken. A
+// method needs prompts of one length (ragged batches are refused). `prefillChunk` prefills in
+// chunks (full caches only), with the unchunked result.
+// Not here: sampling with temperature (greedy only), streaming (compress-as-you-go) prefill.
 
 import { checkInt } from "../shapes.ts";
+import type { Budget } from "../methods/budget.ts";
+import type { Params } from "../methods/method.ts";
 import { rng } from "../reference/random.ts";
+import { cacheFormat, checkEqualLengths } from "./compression.ts";
 import type { ModelConfig } from "./config.ts";
 import type { Model } from "./model.ts";
 import { Session } from "./session.ts";
@@ -15,8 +22,23 @@ import type { ModelTokenizer } from "./tokenizer.ts";
 export interface GenerateOptions {
   /** Tokens to generate per sequence, ≥ 1 (EOS included when it comes). */
   readonly maxNewTokens: number;
-  /** KV-cache format by registry name (default "fp16"). */
+  /**
+   * KV-cache format by registry name (default: the method's "+<format>" part, else "fp16").
+   */
   readonly format?: string;
+  /**
+   * A one-shot compression method, "<method>" or "<method>+<format>" ("snapkv+kivi4"), applied
+   * after the dense prefill. Absent: the full cache in `format`.
+   */
+  readonly method?: string;
+  /** The method's parameters (defaults from its registry entry). */
+  readonly params?: Params;
+  /** Required with a method: { ratio: x } keeps ceil(T/x) tokens, { budgetTokens: n } n. */
+  readonly budget?: Budget;
+  /** Evict during decode too (default: the method's mode is "decode"; see SessionOptions). */
+  readonly decodeEviction?: boolean;
+  /** Prefill in chunks of this many tokens (full caches only; default: the whole prompt). */
+  readonly prefillChunk?: number;
   /** Decode steps per command buffer and readback (default 16). */
   readonly readEvery?: number;
   /** Stop a sequence at the model's EOS ids (default true). */
@@ -38,8 +60,21 @@ export interface GenerateResult {
   readonly ids: number[][];
   /** Per sequence: the generated ids only, up to and including the first EOS. */
   readonly newIds: number[][];
-  /** Bytes of all layers' KV caches. */
+  /** Bytes of all layers' KV caches (after compression, with a method), from allocations. */
   readonly kvBytes: number;
+  /** Bytes the full cache in this format takes (from a probe allocation; = kvBytes without). */
+  readonly kvBytesFull: number;
+  /** The cache format. */
+  readonly format: string;
+  /** With a method: its name, resolved parameters and kept tokens per layer; else undefined. */
+  readonly compression?: {
+    readonly method: string;
+    /** one-shot: compressed once after prefill; decode: evicted every step at the budget. */
+    readonly mode: "one-shot" | "decode";
+    readonly params: Params;
+    /** Tokens kept per (b, hk), per layer. */
+    readonly budgets: readonly number[];
+  };
   /** Decode steps run (all sequences step together). */
   readonly steps: number;
   readonly ms: GenerateTimes;
@@ -58,17 +93,24 @@ export async function generate(
   checkInt("B (prompts)", prompts.length);
   const eos = new Set(o.stopAtEos === false ? [] : model.config.eos);
   const maxPrompt = Math.max(...prompts.map((p) => p.length));
+  const format = cacheFormat(o.method, o.format, DEFAULT_FORMAT);
+  if (o.method !== undefined) checkEqualLengths(o.method, prompts.map((p) => p.length));
   const t0 = performance.now();
   const session = await Session.create(model, {
     B: prompts.length,
     maxPrompt,
     maxNewTokens: o.maxNewTokens,
-    format: o.format ?? DEFAULT_FORMAT,
+    format,
+    method: o.method,
+    params: o.params,
+    budget: o.budget,
+    decodeEviction: o.decodeEviction,
+    prefillChunk: o.prefillChunk,
   });
   try {
     const queue = model.gpu.device.queue;
     const tp = performance.now();
-    session.prefill(prompts);
+    await session.prefill(prompts);
     await queue.onSubmittedWorkDone();
     const td = performance.now();
     const out: number[][] = prompts.map(() => []);
@@ -92,6 +134,14 @@ export async function generate(
       ids: prompts.map((p, b) => [...p, ...newIds[b]]),
       newIds,
       kvBytes: session.kvBytes(),
+      kvBytesFull: session.kvBytesFull,
+      format,
+      compression: session.compressor && {
+        method: session.compressor.method.name,
+        mode: session.evicting ? "decode" : "one-shot",
+        params: session.compressor.params,
+        budgets: session.budgets!,
+      },
       steps,
       ms: {
         prefill: td - tp,

@@ -3,16 +3,24 @@
 //
 //   --model DIR | hf:org/name[@rev] | shape:PRESET
 //   --prompt TEXT [--chat] | --prompt-tokens N (a seeded random prompt; shape: models need it)
-//   [--format NAME] [--max-new-tokens N] [--json] [--device auto|gpu|software]
-//   [--weights auto|f32|f16] [--read-every N]
+//   [--format NAME] [--method NAME[+FORMAT] (--ratio X | --budget N) [--params k=v,...]
+//    [--decode-evict]] [--prefill-chunk N]
+//   [--max-new-tokens N] [--json] [--device auto|gpu|software] [--weights auto|f32|f16]
+//   [--read-every N]
 //
 // Prints the generated text (ids for shape: models, which have no tokenizer), or with --json
-// {ids, text, kvBytes, ms, ...}. Bad input — a missing model or tokenizer, an unknown format or
-// preset, a prompt longer than the model's context, a bad flag — prints one line and exits 2.
+// {ids, text, kvBytes, kvBytesFull, method, budget, ms, ...}. Bad input — a missing model or
+// tokenizer, an unknown format, method or preset, a budget of 0 or over the prompt, a method
+// with a format it cannot use, a prompt longer than the model's context, a bad flag — prints
+// one line and exits 2.
 
 import { parseArgs } from "node:util";
 import { AdapterError, DEVICE_CHOICES, type DeviceChoice, Gpu } from "../gpu/mod.ts";
-import { formatNames, getFormat } from "../cache/registry.ts";
+import { formatNames } from "../cache/registry.ts";
+import type { Budget } from "../methods/budget.ts";
+import type { Params } from "../methods/method.ts";
+import { methodNames } from "../methods/registry.ts";
+import { cacheFormat } from "./compression.ts";
 import { ModelError } from "./errors.ts";
 import { DEFAULT_FORMAT, generate, type GenerateResult, randomPrompt } from "./generate.ts";
 import { resolveModel } from "./hub.ts";
@@ -22,9 +30,12 @@ import { ModelTokenizer } from "./tokenizer.ts";
 import { WEIGHTS_POLICIES, type WeightsPolicy } from "./weights.ts";
 
 const USAGE = `usage: deno task generate --model DIR|hf:org/name[@rev]|shape:PRESET
-       (--prompt TEXT [--chat] | --prompt-tokens N) [--format NAME] [--max-new-tokens N]
-       [--json] [--device auto|gpu|software] [--weights auto|f32|f16] [--read-every N]
+       (--prompt TEXT [--chat] | --prompt-tokens N) [--format NAME]
+       [--method NAME[+FORMAT] (--ratio X | --budget N) [--params k=v,...] [--decode-evict]]
+       [--prefill-chunk N] [--max-new-tokens N] [--json] [--device auto|gpu|software]
+       [--weights auto|f32|f16] [--read-every N]
 formats: ${formatNames().join(", ")} (default ${DEFAULT_FORMAT})
+methods: ${methodNames().join(", ")} (default: none, the full cache)
 presets: ${presetNames().join(", ")}`;
 
 export interface CliArgs {
@@ -33,7 +44,16 @@ export interface CliArgs {
   readonly prompt?: string;
   readonly promptTokens?: number;
   readonly chat: boolean;
+  /** The cache format: --format, or the method's "+<format>" part, or the default. */
   readonly format: string;
+  /** A one-shot compression method as given ("snapkv" or "snapkv+kivi4"); absent: full cache. */
+  readonly method?: string;
+  readonly budget?: Budget;
+  readonly params?: Params;
+  /** --decode-evict: evict during decode too (methods with a decode rule; h2o, tova always do). */
+  readonly decodeEviction?: boolean;
+  /** --prefill-chunk N: prefill N prompt tokens at a time (full caches only). */
+  readonly prefillChunk?: number;
   readonly maxNewTokens: number;
   readonly json: boolean;
   readonly device: DeviceChoice;
@@ -47,6 +67,29 @@ function positiveInt(flag: string, v: string): number {
     throw new RangeError(`${flag}: got "${v}", expected an integer ≥ 1`);
   }
   return n;
+}
+
+function ratio(v: string): number {
+  const x = Number(v);
+  if (v.trim() === "" || !Number.isFinite(x) || x < 1) {
+    throw new RangeError(`--ratio: got "${v}", expected a number ≥ 1 (keep 1/ratio of the prompt)`);
+  }
+  return x;
+}
+
+/** "window=16,kernel=5" → { window: 16, kernel: 5 } (values are checked by the method). */
+function params(v: string): Params {
+  const out: Record<string, number> = {};
+  for (const part of v.split(",")) {
+    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(\S+)\s*$/.exec(part);
+    const x = m ? Number(m[2]) : NaN;
+    if (!m || !Number.isFinite(x)) {
+      throw new RangeError(`--params: got "${part}" in "${v}", expected name=number[,name=number]`);
+    }
+    if (m[1] in out) throw new RangeError(`--params: "${m[1]}" given twice in "${v}"`);
+    out[m[1]] = x;
+  }
+  return out;
 }
 
 function oneOf<T extends string>(flag: string, v: string, allowed: readonly T[]): T {
@@ -65,7 +108,13 @@ export function parseCli(args: readonly string[]): CliArgs {
       prompt: { type: "string" },
       "prompt-tokens": { type: "string" },
       chat: { type: "boolean", default: false },
-      format: { type: "string", default: DEFAULT_FORMAT },
+      format: { type: "string" },
+      method: { type: "string" },
+      ratio: { type: "string" },
+      budget: { type: "string" },
+      params: { type: "string" },
+      "decode-evict": { type: "boolean" },
+      "prefill-chunk": { type: "string" },
       "max-new-tokens": { type: "string", default: "64" },
       json: { type: "boolean", default: false },
       device: { type: "string", default: "auto" },
@@ -81,7 +130,23 @@ export function parseCli(args: readonly string[]): CliArgs {
     throw new RangeError('give one of --prompt TEXT (may be "") or --prompt-tokens N');
   }
   if (v.chat && v.prompt === undefined) throw new RangeError("--chat: needs --prompt TEXT");
-  getFormat(v.format);
+  const format = cacheFormat(v.method, v.format, DEFAULT_FORMAT);
+  let budget: Budget | undefined;
+  if (v.method === undefined) {
+    for (const flag of ["ratio", "budget", "params", "decode-evict"] as const) {
+      if (v[flag] !== undefined) throw new RangeError(`--${flag}: needs --method NAME`);
+    }
+  } else {
+    if ((v.ratio === undefined) === (v.budget === undefined)) {
+      throw new RangeError(
+        `--method ${v.method}: give one of --ratio X (keep 1/X of the prompt) or ` +
+          "--budget N (keep N tokens per KV head and layer)",
+      );
+    }
+    budget = v.ratio !== undefined
+      ? { ratio: ratio(v.ratio) }
+      : { budgetTokens: positiveInt("--budget", v.budget!) };
+  }
   return {
     model: v.model,
     prompt: v.prompt,
@@ -89,7 +154,14 @@ export function parseCli(args: readonly string[]): CliArgs {
       ? undefined
       : positiveInt("--prompt-tokens", v["prompt-tokens"]),
     chat: v.chat,
-    format: v.format,
+    format,
+    method: v.method,
+    budget,
+    params: v.params === undefined ? undefined : params(v.params),
+    decodeEviction: v["decode-evict"] || undefined,
+    prefillChunk: v["prefill-chunk"] === undefined
+      ? undefined
+      : positiveInt("--prefill-chunk", v["prefill-chunk"]),
     maxNewTokens: positiveInt("--max-new-tokens", v["max-new-tokens"]),
     json: v.json,
     device: oneOf("--device", v.device, DEVICE_CHOICES),
@@ -170,6 +242,11 @@ async function generateCli(a: CliArgs, io: Io, given?: Gpu): Promise<void> {
     }
     const r: GenerateResult = await generate(model, [ids], {
       format: a.format,
+      method: a.method,
+      params: a.params,
+      budget: a.budget,
+      decodeEviction: a.decodeEviction,
+      prefillChunk: a.prefillChunk,
       maxNewTokens: a.maxNewTokens,
       readEvery: a.readEvery,
     });
@@ -182,10 +259,17 @@ async function generateCli(a: CliArgs, io: Io, given?: Gpu): Promise<void> {
       ids: r.ids[0],
       text,
       kvBytes: r.kvBytes,
+      kvBytesFull: r.kvBytesFull,
       ms: { load, ...r.ms },
       model: a.model,
       format: a.format,
+      method: r.compression?.method ?? null,
+      methodMode: r.compression?.mode ?? null,
+      params: r.compression?.params ?? null,
+      ...(a.budget ?? {}),
+      budget: r.compression?.budgets ?? null,
       promptTokens: ids.length,
+      prefillChunk: a.prefillChunk ?? null,
       newTokens: r.newIds[0].length,
       weightBytes: model.weights.bytes,
       randomWeights: !source,

@@ -7,13 +7,40 @@
 //                     each layer's k/v appended to its cache with counts = the prompt lengths,
 //                     prefill attention over the f32 k/v scratch (shared by all layers), then
 //                     each sequence's last token → final norm → logits → argmax on the GPU.
+//                     With a compression `method` (engine/methods): no full cache is ever
+//                     allocated. Prefill stays dense (attention over the whole prompt); after
+//                     each layer's command buffer, that layer's post-RoPE k, v scratch
+//                     [B, T, Hkv, D] and its queries (qw = the q scratch, W = T: scorers read the
+//                     last `window` rows, h2o all of them) are compressed, and the next layer
+//                     then overwrites the scratch. One host wait per layer. Every prompt of the
+//                     batch must have the same length (the methods' budgets are per prompt of T
+//                     tokens); ragged batches are refused with the lengths.
+//                       one-shot (snapkv, pyramidkv, knorm, random, streaming_llm by default):
+//                       Compressor.compress, a fresh cache of the layer's budget with room for
+//                       max new tokens, which decode appends to as usual;
+//                       evicting during decode (h2o, tova; streaming_llm with decodeEviction):
+//                       DecodeEvictor.fromPrompt, a cache of capacity = the budget; each decode
+//                       step evicts (once full) and stores the new token in the freed slot, so
+//                       the cache never grows.
+//                     Chunked (`prefillChunk` N, full caches): the prompt goes through in chunks
+//                     of N tokens, one command buffer each; every layer copies its chunk's k, v
+//                     into that layer's f32 prompt store [T, Hkv, D] per sequence (allocated for
+//                     the prefill only), and the chunk's attention reads the store (keys
+//                     0 ..= t0 + i: the earlier chunks and its own), so the result is the
+//                     unchunked prefill's, bit for bit (see chunkSpans); activations are B·N
+//                     rows instead of B·T.
+//                     Positions are not cache lengths: `pos` [B] advances by the prompt length
+//                     and one per step, so after compression RoPE still places the next token
+//                     at T, while the cache holds `budget` tokens.
 //   decode(n)         one command buffer for n steps, one compute pass each: the previous
-//                     step's ids → embedding → layers (append one token, decode attention over
-//                     the stored, possibly quantized, form) → logits → argmax. Positions live
-//                     on the GPU (`pos` [B]), so steps need no host round trip; each step's ids
-//                     are copied into `outIds` [N, B] and read back in one batch (readIds).
+//                     step's ids → embedding → layers (append one token — or the evictor's
+//                     step — and decode attention over the stored, possibly quantized, form) →
+//                     logits → argmax. Positions live on the GPU (`pos` [B]), so steps need no
+//                     host round trip; each step's ids are copied into `outIds` [N, B] and read
+//                     back in one batch (readIds).
 //
-// Shapes (engine/shapes.ts letters; C hidden size, I intermediate size, V vocabulary):
+// Shapes (engine/shapes.ts letters; C hidden size, I intermediate size, V vocabulary; T the
+// prompt, or a chunk, per sequence):
 //   x, xn [B·T, C]; q, attn [B·T, H·D]; k, v [B·T, Hkv·D]; gate, up [B·T, I]; logits [B, V].
 // Not here: tokenization, stopping at EOS and timing (generate.ts).
 
@@ -21,9 +48,15 @@ import { dispatch } from "../gpu/mod.ts";
 import type { KvCache } from "../cache/format.ts";
 import { createCache, getFormat } from "../cache/registry.ts";
 import { DecodeAttention } from "../kernels/decode_attention.ts";
+import { GEMV_MAX_ROWS } from "../kernels/matmul.ts";
 import { ropeTable } from "../kernels/rope.ts";
 import type { Matrix } from "../kernels/matrix.ts";
+import type { Budget } from "../methods/budget.ts";
+import { Compressor } from "../methods/compress.ts";
+import { DecodeEvictor, decodeForced, planEviction } from "../methods/evict.ts";
+import type { LayerInput, Params } from "../methods/method.ts";
 import { checkInt } from "../shapes.ts";
+import { checkEqualLengths, compositionName, fullCacheBytes } from "./compression.ts";
 import type { Model } from "./model.ts";
 
 export interface SessionOptions {
@@ -35,6 +68,30 @@ export interface SessionOptions {
   readonly maxNewTokens: number;
   /** KV-cache format by registry name (engine/cache/registry.ts). */
   readonly format: string;
+  /**
+   * A one-shot compression method, "<method>" or "<method>+<format>" (engine/methods/
+   * registry.ts; a "+<format>" part must name `format`). Absent: the full cache in `format`.
+   */
+  readonly method?: string;
+  /** The method's parameters (defaults from its registry entry). */
+  readonly params?: Params;
+  /** Required with a method: { ratio } or { budgetTokens } (engine/methods/budget.ts). */
+  readonly budget?: Budget;
+  /**
+   * Evict during decode too (engine/methods/evict.ts DecodeEvictor), so the cache never grows
+   * past the budget: for methods with a decode rule. Default: whether the method's mode is
+   * "decode" (h2o, tova); streaming_llm runs either way. False for a decode-mode method is
+   * refused.
+   */
+  readonly decodeEviction?: boolean;
+  /**
+   * Prefill in chunks of this many tokens (full caches only; see the header): activations for
+   * B·N rows instead of B·T, plus per-layer f32 prompt stores while prefill runs. Default: one
+   * chunk.
+   */
+  readonly prefillChunk?: number;
+  /** Keep each one-shot layer's kept positions on the GPU after compression (readHeld; tests). */
+  readonly inspect?: boolean;
 }
 
 interface Buffers {
@@ -63,14 +120,28 @@ export class Session {
   generated = 0;
   #lens: number[] = [];
   readonly #advance: { prefill: GPUBindGroup; step: GPUBindGroup };
+  #prefilling = false;
+  /** Per layer: tokens kept per (b, hk) by the method (set by prefill); absent without one. */
+  budgets?: number[];
+  /** Per layer (one-shot methods with inspect): kept [B, Hkv, K] u32 prompt positions. */
+  readonly kept: GPUBuffer[] = [];
+  /** Per layer (decode-time methods): the evictor that owns the layer's cache and attention. */
+  readonly evictors: DecodeEvictor[] = [];
 
   private constructor(
     readonly model: Model,
     readonly o: SessionOptions,
-    readonly caches: readonly KvCache[],
-    readonly attention: readonly DecodeAttention[],
+    /** Per layer; with a method, empty until prefill puts the compressed caches here. */
+    readonly caches: KvCache[],
+    readonly attention: DecodeAttention[],
     readonly buf: Buffers,
     readonly own: readonly GPUBuffer[],
+    /** The method's compressor; undefined for a full cache. */
+    readonly compressor: Compressor | undefined,
+    /** Whether decode evicts (DecodeEvictor per layer) rather than appends. */
+    readonly evicting: boolean,
+    /** Bytes all layers' full caches take in this format (without a method: kvBytes()). */
+    readonly kvBytesFull: number,
   ) {
     const gpu = model.gpu;
     const adv = model.kernels.advance;
@@ -92,6 +163,39 @@ export class Session {
     checkInt("maxPrompt (tokens)", o.maxPrompt);
     checkInt("maxNewTokens", o.maxNewTokens);
     getFormat(o.format); // an unknown name fails here, before any allocation
+    // method, parameters and budget: validated before any allocation too
+    const compressor = o.method === undefined ? undefined : Compressor.create(gpu, {
+      method: compositionName(o.method, o.format),
+      params: o.params,
+      budget: requireBudget(o.method, o.budget),
+      room: o.maxNewTokens,
+      inspect: o.inspect,
+    });
+    const evicting = compressor !== undefined &&
+      (o.decodeEviction ?? compressor.method.mode === "decode");
+    if (compressor?.method.mode === "decode" && o.decodeEviction === false) {
+      throw new RangeError(
+        `decodeEviction: false, but ${compressor.method.name} evicts during decode by definition ` +
+          "(its mode is decode)",
+      );
+    }
+    if (evicting) {
+      planEviction({ method: compressor.name, params: o.params, budget: compressor.budget });
+    }
+    if (o.prefillChunk !== undefined) {
+      checkInt("prefillChunk (tokens per prefill chunk)", o.prefillChunk);
+      if (compressor) {
+        throw new RangeError(
+          `prefillChunk ${o.prefillChunk} with method "${o.method}": chunked prefill runs with ` +
+            "full caches only (the methods score from every prompt query and key at once)",
+        );
+      }
+    }
+    for (const [key, v] of [["budget", o.budget], ["decodeEviction", o.decodeEviction]]) {
+      if (o.method === undefined && v !== undefined) {
+        throw new RangeError(`${key} ${JSON.stringify(v)}: needs a method (none given)`);
+      }
+    }
     const capacity = o.maxPrompt + o.maxNewTokens;
     if (capacity > c.maxPositions) {
       throw new RangeError(
@@ -106,11 +210,13 @@ export class Session {
       );
     }
     const { B } = o;
-    const rows = B * o.maxPrompt;
+    const chunk = Math.min(chunkRows(o.prefillChunk ?? o.maxPrompt, B), o.maxPrompt);
+    const rows = B * chunk;
     const own: GPUBuffer[] = [];
     const alloc = (label: string, bytes: number) => {
       gpu.checkBinding(
-        `model scratch ${label} (B=${B}, T=${o.maxPrompt}: use a shorter prompt or a smaller batch)`,
+        `model scratch ${label} (B=${B}, ${chunk} prompt tokens at once: use a shorter prompt, ` +
+          "a smaller batch or a prefill chunk)",
         bytes,
       );
       const b = gpu.createBuffer(`model.${label}`, bytes);
@@ -143,16 +249,27 @@ export class Session {
       };
       gpu.write(buf.ones, new Uint32Array(B).fill(1));
       gpu.write(buf.rope, ropeTable(model.invFreq, capacity));
+      const wrap = (e: unknown) => {
+        if (!(e instanceof RangeError)) throw e;
+        throw new RangeError(`cache format "${o.format}" for this model: ${e.message}`);
+      };
+      const shape = { B, Hkv: c.Hkv, D: c.D, capacity };
+      if (compressor) {
+        // the full cache is measured (one layer, allocated and destroyed), never kept
+        const full = await fullCacheBytes(gpu, o.format, shape, c.layers).catch(wrap);
+        // every layer's budget, forced tokens and window against the longest prompt, now
+        for (let l = 0; l < c.layers; l++) {
+          planLayer(compressor, evicting, layerInput(c, buf, B, o.maxPrompt, l));
+        }
+        return new Session(model, o, caches, attention, buf, own, compressor, evicting, full);
+      }
       for (let l = 0; l < c.layers; l++) {
-        const cache = await createCache(gpu, o.format, { B, Hkv: c.Hkv, D: c.D, capacity })
-          .catch((e) => {
-            if (!(e instanceof RangeError)) throw e;
-            throw new RangeError(`cache format "${o.format}" for this model: ${e.message}`);
-          });
+        const cache = await createCache(gpu, o.format, shape).catch(wrap);
         caches.push(cache);
         attention.push(await DecodeAttention.create(gpu, cache, { H: c.H }));
       }
-      return new Session(model, o, caches, attention, buf, own);
+      const full = caches.reduce((s, k) => s + k.bytes(), 0);
+      return new Session(model, o, caches, attention, buf, own, undefined, false, full);
     } catch (e) {
       for (const a of attention) a.destroy();
       for (const k of caches) k.destroy();
@@ -166,15 +283,22 @@ export class Session {
     return this.buf.logits;
   }
 
-  /** Bytes of all layers' KV caches. */
+  /**
+   * Bytes of all layers' KV caches, from their allocations (a decode-time evictor's cache plus
+   * the per-slot positions and statistics it keeps for the whole generation).
+   */
   kvBytes(): number {
-    return this.caches.reduce((s, c) => s + c.bytes(), 0);
+    return this.caches.reduce((s, c, l) => s + (this.evictors[l]?.bytes() ?? c.bytes()), 0);
   }
 
   // --- prefill ---------------------------------------------------------------------------------
 
-  /** Records and submits the prefill of B prompts (token ids, each 1 ..= maxPrompt long). */
-  prefill(prompts: readonly (readonly number[])[]): void {
+  /**
+   * Records and submits the prefill of B prompts (token ids, each 1 ..= maxPrompt long). In one
+   * chunk without a method it resolves at once (the GPU work is in flight); with a method, once
+   * every layer is compressed (the head's work still in flight); in chunks, once the GPU is done.
+   */
+  async prefill(prompts: readonly (readonly number[])[]): Promise<void> {
     const { B, maxPrompt } = this.o;
     const c = this.model.config;
     if (this.generated > 0) throw new Error("prefill: this session is already prefilled");
@@ -191,25 +315,61 @@ export class Session {
         }
       });
     });
+    if (this.#prefilling) throw new Error("prefill: already running");
     const T = Math.max(...prompts.map((p) => p.length));
+    const lens = prompts.map((p) => p.length);
+    const compressor = this.compressor;
+    if (compressor) {
+      checkEqualLengths(compressor.name, lens);
+      for (let l = 0; l < c.layers; l++) {
+        planLayer(compressor, this.evicting, layerInput(c, this.buf, B, T, l));
+      }
+    }
     const gpu = this.model.gpu;
+    this.#lens = lens;
+    gpu.write(this.buf.promptLens, new Uint32Array(lens));
+    const chunk = this.o.prefillChunk;
+    if (chunk !== undefined && chunk < T) {
+      this.#prefilling = true;
+      try {
+        await this.#prefillChunked(prompts, T, chunk);
+      } finally {
+        this.#prefilling = false;
+      }
+      return;
+    }
     const ids = new Uint32Array(B * T);
     prompts.forEach((p, b) => ids.set(p, b * T));
     gpu.write(this.buf.ids, ids);
-    this.#lens = prompts.map((p) => p.length);
-    gpu.write(this.buf.promptLens, new Uint32Array(this.#lens));
     gpu.write(this.buf.last, new Uint32Array(this.#lens.map((n, b) => b * T + n - 1)));
 
-    const encoder = gpu.device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
     const k = this.model.kernels;
+    let encoder = gpu.device.createCommandEncoder();
+    let pass = encoder.beginComputePass();
     k.embed.encode(pass, {
       ids: this.buf.ids,
       table: this.model.weights.embed,
       out: this.buf.x,
       N: B * T,
     });
-    for (let l = 0; l < c.layers; l++) this.#layer(pass, l, T);
+    if (!compressor) {
+      for (let l = 0; l < c.layers; l++) this.#layer(pass, l, T, "prefill");
+    } else {
+      this.#prefilling = true;
+      try {
+        this.budgets = [];
+        for (let l = 0; l < c.layers; l++) {
+          this.#layer(pass, l, T, "dense");
+          pass.end();
+          gpu.device.queue.submit([encoder.finish()]);
+          await this.#compress(compressor, l, T);
+          encoder = gpu.device.createCommandEncoder();
+          pass = encoder.beginComputePass();
+        }
+      } finally {
+        this.#prefilling = false;
+      }
+    }
     const x: Matrix = {
       label: "hidden states",
       rows: B * T,
@@ -225,12 +385,175 @@ export class Session {
     this.generated = 1;
   }
 
+  /** Prefill in chunks of `chunk` tokens (see the header); resolves when the GPU is done. */
+  async #prefillChunked(
+    prompts: readonly (readonly number[])[],
+    T: number,
+    chunk: number,
+  ): Promise<void> {
+    const m = this.model;
+    const gpu = m.gpu;
+    const c = m.config;
+    const k = m.kernels;
+    const b = this.buf;
+    const { B } = this.o;
+    const KD = c.Hkv * c.D, HD = c.H * c.D;
+    const temps: GPUBuffer[] = [];
+    const make = (label: string, bytes: number) => {
+      gpu.checkBinding(`prefill chunk ${label} (T=${T}: use a shorter prompt)`, bytes);
+      const buffer = gpu.createBuffer(`model.chunk.${label}`, bytes);
+      temps.push(buffer);
+      return buffer;
+    };
+    try {
+      // per layer and sequence: the prompt's k, v so far [T, Hkv, D] f32
+      const stores = Array.from(
+        { length: c.layers },
+        (_, l) =>
+          Array.from({ length: B }, (_, s) => ({
+            k: make(`k.${l}.${s}`, T * KD * 4),
+            v: make(`v.${l}.${s}`, T * KD * 4),
+          })),
+      );
+      // B > 1: each sequence's queries and attention output, for B = 1 attention over its store
+      const most = chunkRows(chunk, B);
+      const qs = B > 1 ? prompts.map((_, s) => make(`q.${s}`, most * HD * 4)) : [b.q];
+      const os = B > 1 ? prompts.map((_, s) => make(`out.${s}`, most * HD * 4)) : [b.attn];
+      const xl = make("last_hidden", B * c.hidden * 4);
+      for (const [t0, n] of chunkSpans(T, chunk, B)) {
+        const ids = new Uint32Array(B * n);
+        prompts.forEach((p, s) => ids.set(p.slice(t0, t0 + n), s * n));
+        gpu.write(b.ids, ids);
+        gpu.write(b.pos, new Uint32Array(B).fill(t0));
+        const counts = this.#lens.map((len) => Math.max(0, Math.min(n, len - t0)));
+        const ends = this.#lens.map((len, s) => (len - 1 >= t0 && len - 1 < t0 + n ? s : -1))
+          .filter((s) => s >= 0);
+        // each sequence's last row if it ends in this chunk, else its first (gathered, unused)
+        const last = this.#lens.map((len, s) => s * n + (ends.includes(s) ? len - 1 - t0 : 0));
+        gpu.write(b.last, new Uint32Array(last));
+        const encoder = gpu.device.createCommandEncoder();
+        let pass = encoder.beginComputePass();
+        k.embed.encode(pass, { ids: b.ids, table: m.weights.embed, out: b.x, N: B * n });
+        for (let l = 0; l < c.layers; l++) {
+          this.#project(pass, l, n);
+          pass.end();
+          for (let s = 0; s < B; s++) {
+            const rows = s * n * KD * 4, at = t0 * KD * 4, size = n * KD * 4;
+            encoder.copyBufferToBuffer(b.k, rows, stores[l][s].k, at, size);
+            encoder.copyBufferToBuffer(b.v, rows, stores[l][s].v, at, size);
+            if (B > 1) encoder.copyBufferToBuffer(b.q, s * n * HD * 4, qs[s], 0, n * HD * 4);
+          }
+          pass = encoder.beginComputePass();
+          this.caches[l].append(pass, b.k, b.v, n, counts);
+          for (let s = 0; s < B; s++) {
+            const { k: ks, v: vs } = stores[l][s];
+            k.prefill.encode(pass, { q: qs[s], k: ks, v: vs, out: os[s], B: 1, Tq: n, Tk: t0 + n });
+          }
+          if (B > 1) {
+            pass.end();
+            for (let s = 0; s < B; s++) {
+              encoder.copyBufferToBuffer(os[s], 0, b.attn, s * n * HD * 4, n * HD * 4);
+            }
+            pass = encoder.beginComputePass();
+          }
+          this.#mlp(pass, l, B * n);
+        }
+        if (ends.length > 0) {
+          const x: Matrix = {
+            label: "hidden states",
+            rows: B * n,
+            cols: c.hidden,
+            dtype: "f32",
+            chunks: [{ buffer: b.x, row0: 0, rows: B * n }],
+          };
+          k.gather.encode(pass, { ids: b.last, table: x, out: xl, N: B });
+        }
+        pass.end();
+        const C4 = c.hidden * 4;
+        for (const s of ends) encoder.copyBufferToBuffer(xl, s * C4, b.xl, s * C4, C4);
+        gpu.device.queue.submit([encoder.finish()]);
+      }
+      gpu.write(b.pos, new Uint32Array(B)); // the head advances it by the prompt lengths
+      const encoder = gpu.device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      this.#head(pass, b.xl, this.#advance.prefill);
+      pass.end();
+      encoder.copyBufferToBuffer(b.next, 0, b.outIds, 0, B * 4);
+      gpu.device.queue.submit([encoder.finish()]);
+      this.generated = 1;
+    } finally {
+      // no buffer is destroyed while a submitted pass may still read it
+      await gpu.device.queue.onSubmittedWorkDone();
+      for (const buffer of temps) gpu.destroy(buffer);
+    }
+  }
+
+  /** Compresses layer l's k, v scratch into its cache (the layer's work is submitted). */
+  async #compress(compressor: Compressor, l: number, T: number): Promise<void> {
+    const m = this.model;
+    const input = layerInput(m.config, this.buf, this.o.B, T, l);
+    if (this.evicting) {
+      const ev = await DecodeEvictor.fromPrompt(m.gpu, {
+        method: compressor.name,
+        params: compressor.params,
+        budget: compressor.budget,
+      }, input);
+      this.evictors[l] = ev;
+      this.caches[l] = ev.cache;
+      this.budgets!.push(ev.budget);
+      return;
+    }
+    const r = await compressor.compress(input);
+    this.caches[l] = r.cache;
+    this.budgets!.push(r.budget);
+    if (r.scores) m.gpu.destroy(r.scores);
+    if (r.kept) this.kept[l] = r.kept;
+    this.attention[l] = await DecodeAttention.create(m.gpu, r.cache, { H: m.config.H });
+  }
+
+  /**
+   * The positions each layer's cache holds now for sequence b: [layer][hk] → ascending
+   * positions, prompt and generated tokens alike. Needs a method; one-shot methods need
+   * `inspect` too (decode-time evictors always track their slots' positions).
+   */
+  async readHeld(b = 0): Promise<number[][][]> {
+    const { B } = this.o;
+    const { layers, Hkv } = this.model.config;
+    checkInt("b (sequence)", b, 0, B - 1);
+    if (!this.budgets || this.budgets.length !== layers || this.#prefilling) {
+      throw new Error("readHeld: needs a method and a finished prefill");
+    }
+    const sources = this.caches.map((cache, l) => {
+      const ev = this.evictors[l];
+      if (ev) return { buffer: ev.buffers.pos, K: cache.shape.capacity };
+      if (!this.kept[l]) throw new Error("readHeld: one-shot methods need inspect: true");
+      return { buffer: this.kept[l], K: this.budgets![l] };
+    });
+    const raw = await this.model.gpu.read(sources.map(({ buffer }) => ({ buffer })));
+    const T = this.#lens[b];
+    return raw.map((r, l) => {
+      const all = new Uint32Array(r);
+      const { K } = sources[l];
+      const held = this.caches[l].lengths[b];
+      return Array.from({ length: Hkv }, (_, hk) => {
+        const at = (b * Hkv + hk) * K;
+        if (this.evictors[l]) {
+          return [...all.subarray(at, at + held)].sort((x, y) => x - y);
+        }
+        const kept = [...all.subarray(at, at + this.budgets![l])];
+        const appended = held - this.budgets![l];
+        return [...kept, ...Array.from({ length: appended }, (_, i) => T + i)];
+      });
+    });
+  }
+
   // --- decode ----------------------------------------------------------------------------------
 
   /** Records and submits `steps` decode steps in one command buffer. */
   decode(steps: number): void {
     const { B, maxNewTokens } = this.o;
     if (this.generated === 0) throw new Error("decode: prefill first");
+    if (this.#prefilling) throw new Error("decode: prefill still running (await it)");
     checkInt("decode steps", steps, 1, maxNewTokens - this.generated);
     const gpu = this.model.gpu;
     const k = this.model.kernels;
@@ -243,7 +566,7 @@ export class Session {
         out: this.buf.x,
         N: B,
       });
-      for (let l = 0; l < this.model.config.layers; l++) this.#layer(pass, l, 1);
+      for (let l = 0; l < this.model.config.layers; l++) this.#layer(pass, l, 1, "decode");
       this.#head(pass, this.buf.x, this.#advance.step);
       pass.end();
       encoder.copyBufferToBuffer(this.buf.next, 0, this.buf.outIds, this.generated * B * 4, B * 4);
@@ -273,8 +596,38 @@ export class Session {
 
   // --- the layers ------------------------------------------------------------------------------
 
-  /** One transformer layer over T tokens per sequence (T = 1: a decode step). */
-  #layer(pass: GPUComputePassEncoder, l: number, T: number): void {
+  /**
+   * One transformer layer over T tokens per sequence. "prefill": k, v appended to the cache,
+   * attention over the f32 scratch; "dense": the same without the cache (compression follows);
+   * "decode" (T = 1): append one token, attention over the stored form.
+   */
+  #layer(
+    pass: GPUComputePassEncoder,
+    l: number,
+    T: number,
+    mode: "prefill" | "dense" | "decode",
+  ): void {
+    const k = this.model.kernels;
+    const b = this.buf;
+    const { B } = this.o;
+    this.#project(pass, l, T);
+    if (mode === "decode") {
+      const ev = this.evictors[l];
+      if (ev) {
+        ev.encodeStep(pass, b.q, b.k, b.v, b.attn);
+      } else {
+        this.caches[l].append(pass, b.k, b.v, 1);
+        this.attention[l].encode(pass, b.q, b.attn);
+      }
+    } else {
+      if (mode === "prefill") this.caches[l].append(pass, b.k, b.v, T, this.#lens);
+      k.prefill.encode(pass, { q: b.q, k: b.k, v: b.v, out: b.attn, B, Tq: T, Tk: T });
+    }
+    this.#mlp(pass, l, B * T);
+  }
+
+  /** Norm, q/k/v projections, q/k norms and RoPE (at pos[b] + t) of B·T rows of x. */
+  #project(pass: GPUComputePassEncoder, l: number, T: number): void {
     const m = this.model;
     const c = m.config;
     const w = m.weights.layers[l];
@@ -292,14 +645,15 @@ export class Session {
     }
     k.rope.encode(pass, { x: b.q, pos: b.pos, table: b.rope, B, T, heads: c.H });
     k.rope.encode(pass, { x: b.k, pos: b.pos, table: b.rope, B, T, heads: c.Hkv });
-    const cache = this.caches[l];
-    if (T === 1 && this.generated > 0) {
-      cache.append(pass, b.k, b.v, 1);
-      this.attention[l].encode(pass, b.q, b.attn);
-    } else {
-      cache.append(pass, b.k, b.v, T, this.#lens);
-      k.prefill.encode(pass, { q: b.q, k: b.k, v: b.v, out: b.attn, B, Tq: T, Tk: T });
-    }
+  }
+
+  /** Output projection (+ residual) and the MLP block (+ residual) over M rows of attn, x. */
+  #mlp(pass: GPUComputePassEncoder, l: number, M: number): void {
+    const m = this.model;
+    const c = m.config;
+    const w = m.weights.layers[l];
+    const k = m.kernels;
+    const b = this.buf;
     m.matmul(w.o, c.oBias, true).encode(pass, { x: b.attn, w: w.o, bias: w.oBias, y: b.x, M });
     k.norm.encode(pass, { x: b.x, w: w.postNorm, out: b.xn, rows: M });
     m.matmul(w.gate, c.mlpBias, false).encode(pass, {
@@ -337,8 +691,94 @@ export class Session {
   }
 
   destroy(): void {
-    for (const a of this.attention) a.destroy();
-    for (const k of this.caches) k.destroy();
+    for (const e of this.evictors) e?.destroy(); // with its cache and attention
+    for (const a of this.attention) a?.destroy();
+    this.caches.forEach((k, l) => this.evictors[l] ? undefined : k?.destroy());
+    for (const b of this.kept) if (b) this.model.gpu.destroy(b);
     for (const b of this.own) this.model.gpu.destroy(b);
+  }
+}
+
+// --- prefill chunks ----------------------------------------------------------------------------
+
+/**
+ * [t0, n] of each prefill chunk of `chunk` tokens over a T-token prompt. A last chunk of B·n ≤
+ * GEMV_MAX_ROWS rows joins the one before: every chunk of a prompt longer than that then runs
+ * the matmul's tiled path, as the unchunked prefill does, so the two agree bit for bit (chunks
+ * that small all through — B·chunk ≤ 8 — take the gemv path: equal to rounding only).
+ */
+export function chunkSpans(T: number, chunk: number, B: number): [number, number][] {
+  const spans: [number, number][] = [];
+  for (let t0 = 0; t0 < T; t0 += chunk) spans.push([t0, Math.min(chunk, T - t0)]);
+  const last = spans[spans.length - 1];
+  if (spans.length > 1 && B * last[1] <= GEMV_MAX_ROWS && B * chunk > GEMV_MAX_ROWS) {
+    spans.pop();
+    spans[spans.length - 1][1] += last[1];
+  }
+  return spans;
+}
+
+/** Rows per sequence the activations hold with chunks of `chunk` (a merged last chunk's). */
+function chunkRows(chunk: number, B: number): number {
+  return chunk + Math.floor(GEMV_MAX_ROWS / B);
+}
+
+// --- compression inputs --------------------------------------------------------------------------
+
+function requireBudget(method: string, budget: Budget | undefined): Budget {
+  if (budget === undefined) {
+    throw new RangeError(
+      `method "${method}": needs a budget, { ratio: x } (keep 1/x of the prompt) or ` +
+        "{ budgetTokens: n } (keep n tokens per KV head)",
+    );
+  }
+  return budget;
+}
+
+/** Layer l's compressor input: the k, v scratch and all T queries (the scorer reads the last). */
+function layerInput(
+  c: Model["config"],
+  buf: Buffers,
+  B: number,
+  T: number,
+  l: number,
+): LayerInput {
+  return {
+    shape: { B, T, H: c.H, Hkv: c.Hkv, D: c.D, W: T },
+    k: buf.k,
+    v: buf.v,
+    qw: buf.q,
+    layer: l,
+    numLayers: c.layers,
+  };
+}
+
+/** Compressor.plan with the prompt length named in any RangeError. */
+function planLayer(compressor: Compressor, evicting: boolean, input: LayerInput): void {
+  const { T } = input.shape;
+  const queries = compressor.method.queries(compressor.params);
+  if (queries > T) {
+    throw new RangeError(
+      `method "${compressor.name}" scores with the prompt's last ${queries} queries, but the ` +
+        `prompt has ${T} tokens; expected a prompt of ≥ ${queries} tokens (or a smaller window)`,
+    );
+  }
+  try {
+    const { budget } = compressor.plan(input);
+    if (evicting) {
+      decodeForced(
+        planEviction({
+          method: compressor.name,
+          params: compressor.params,
+          budget: { budgetTokens: budget },
+        }),
+        budget,
+      );
+    }
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    throw new RangeError(
+      `method "${compressor.name}" on a ${T}-token prompt, layer ${input.layer}: ${e.message}`,
+    );
   }
 }

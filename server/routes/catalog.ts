@@ -1,0 +1,15 @@
+// /v1/formats, /v1/methods, /v1/tasks, /v1/models, /v1/suites: what can be run, by name.
+
+import { Hono } from "hono";
+import type { Env } from "../../engine/model/hub.ts";
+import * as catalog from "../catalog.ts";
+
+export function catalogRoutes(env: Env): Hono {
+  const app = new Hono();
+  app.get("/formats", (c) => c.json(catalog.formats()));
+  app.get("/methods", (c) => c.json(catalog.methods()));
+  app.get("/tasks", async (c) => c.json(await catalog.tasks()));
+  app.get("/models", async (c) => c.json(await catalog.models(env)));
+  app.get("/suites", (c) => c.json(catalog.suites()));
+  return app;
+}

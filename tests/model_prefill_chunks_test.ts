@@ -1,0 +1,148 @@
+// Chunked prefill (SessionOptions.prefillChunk, `--prefill-chunk N`): the prompt in chunks whose
+// attention reads the f32 k, v of the earlier chunks. Bit for bit the unchunked prefill's logits
+// and caches wherever every chunk runs the matmul's tiled path (B·N > 8 rows; a small last chunk
+// joins the one before), so the generated ids are equal: on a random checkpoint with B = 2
+// ragged prompts in several formats, and on the stories260K fixture (skipped with a message when
+// ../shared is absent). Activations shrink to B·N rows. Bad values name themselves.
+
+import assert from "node:assert/strict";
+import { generate } from "../engine/model/generate.ts";
+import { run } from "../engine/model/generate_cli.ts";
+import { Model } from "../engine/model/model.ts";
+import { chunkSpans, Session } from "../engine/model/session.ts";
+import { ModelTokenizer } from "../engine/model/tokenizer.ts";
+import { rng } from "../engine/reference/random.ts";
+import { hasStories, STORIES_DIR, tinyConfig, writeRandomModel } from "./model_fixtures.ts";
+import { assertClose, testGpu } from "./helpers.ts";
+
+const HAS = hasStories("chunked prefill tests on stories260K");
+
+const CONFIG = tinyConfig({ head_dim: 32, vocab_size: 131 });
+
+function prompts(lens: readonly number[], seed: number): number[][] {
+  const r = rng(seed);
+  return lens.map((n) => [1, ...Array.from({ length: n - 1 }, () => 3 + Math.floor(r() * 120))]);
+}
+
+/** Prefill and two decode steps: the logits of each, and the session's scratch bytes. */
+async function steps(model: Model, ps: number[][], format: string, prefillChunk?: number) {
+  const s = await Session.create(model, {
+    B: ps.length,
+    maxPrompt: Math.max(...ps.map((p) => p.length)),
+    maxNewTokens: 3,
+    format,
+    prefillChunk,
+  });
+  try {
+    const out: Float32Array[] = [];
+    await s.prefill(ps);
+    for (let i = 0; i < 3; i++) {
+      if (i > 0) s.decode(1);
+      const [raw] = await model.gpu.read([{ buffer: s.logits }]);
+      out.push(new Float32Array(raw));
+    }
+    return { out, scratch: s.own.reduce((n, b) => n + b.size, 0), kvBytes: s.kvBytes() };
+  } finally {
+    s.destroy();
+  }
+}
+
+Deno.test("chunk spans: N-token chunks; a last chunk of ≤ 8 rows joins the one before", () => {
+  assert.deepEqual(chunkSpans(40, 16, 1), [[0, 16], [16, 24]], "B=1: 8 rows join");
+  assert.deepEqual(chunkSpans(40, 16, 2), [[0, 16], [16, 16], [32, 8]], "B=2: 16 rows stay");
+  assert.deepEqual(chunkSpans(41, 10, 1), [[0, 10], [10, 10], [20, 10], [30, 11]]);
+  assert.deepEqual(chunkSpans(7, 3, 1), [[0, 3], [3, 3], [6, 1]], "all chunks gemv-sized");
+  assert.deepEqual(chunkSpans(5, 9, 1), [[0, 5]]);
+});
+
+Deno.test("chunked prefill equals the unchunked one bit for bit: B = 2 ragged, several formats", async () => {
+  const gpu = await testGpu();
+  const m = await writeRandomModel(CONFIG, { seed: 21 });
+  const model = await Model.load(gpu, m.dir);
+  const ps = prompts([70, 37], 4);
+  for (const format of ["fp32", "fp16", "kivi4", "int8"]) {
+    const whole = await steps(model, ps, format);
+    for (const chunk of [5, 16, 33]) {
+      const got = await steps(model, ps, format, chunk);
+      got.out.forEach((x, i) =>
+        assert.deepEqual(x, whole.out[i], `${format}, chunk ${chunk}, step ${i}`)
+      );
+      assert.equal(got.kvBytes, whole.kvBytes);
+      assert.ok(
+        got.scratch < whole.scratch,
+        `${format}, chunk ${chunk}: scratch ${got.scratch} ≥ ${whole.scratch}`,
+      );
+    }
+  }
+  // chunks of ≤ 8 rows all through take the gemv path: equal to rounding
+  const one = [ps[0]];
+  const whole = await steps(model, one, "fp32");
+  const small = await steps(model, one, "fp32", 3);
+  small.out.forEach((x, i) =>
+    assertClose(x, whole.out[i], { atol: 1e-4, rtol: 1e-4, label: `chunk 3, step ${i}` })
+  );
+  // generate() with a chunk: the same ids
+  const a = await generate(model, ps, { maxNewTokens: 6, format: "fp16", stopAtEos: false });
+  const b = await generate(model, ps, {
+    maxNewTokens: 6,
+    format: "fp16",
+    stopAtEos: false,
+    prefillChunk: 12,
+  });
+  assert.deepEqual(b.ids, a.ids);
+  model.destroy();
+  await Deno.remove(m.dir, { recursive: true });
+});
+
+Deno.test("chunked prefill: bad values name themselves", async () => {
+  const gpu = await testGpu();
+  const m = await writeRandomModel(CONFIG, { seed: 22 });
+  const model = await Model.load(gpu, m.dir);
+  const base = { B: 1, maxPrompt: 40, maxNewTokens: 2, format: "fp16" };
+  await assert.rejects(
+    () => Session.create(model, { ...base, prefillChunk: 0 }),
+    /prefillChunk \(tokens per prefill chunk\): got 0/,
+  );
+  await assert.rejects(
+    () =>
+      Session.create(model, { ...base, prefillChunk: 8, method: "knorm", budget: { ratio: 2 } }),
+    /prefillChunk 8 with method "knorm": chunked prefill runs with full caches only/,
+  );
+  model.destroy();
+  await Deno.remove(m.dir, { recursive: true });
+});
+
+const STORY = "Once upon a time, there was a little girl named Lily. She loved to play outside " +
+  "in the park with her friends. One day, she saw a big red ball under a tree.";
+
+Deno.test({
+  name: "stories260K: chunked prefill generates the unchunked ids exactly (CLI and API)",
+  ignore: !HAS,
+  fn: async () => {
+    const gpu = await testGpu();
+    const model = await Model.load(gpu, STORIES_DIR);
+    const tok = await ModelTokenizer.load(STORIES_DIR);
+    const ids = tok.encode(STORY);
+    const o = { maxNewTokens: 40, format: "fp32", stopAtEos: false };
+    const whole = await generate(model, [ids], o);
+    for (const chunk of [9, 16, 50]) {
+      const got = await generate(model, [ids], { ...o, prefillChunk: chunk });
+      assert.deepEqual(got.ids, whole.ids, `chunk ${chunk}`);
+    }
+    model.destroy();
+    const out: string[] = [], err: string[] = [];
+    const io = { out: (l: string) => out.push(l), err: (l: string) => err.push(l) };
+    const args = ["--model", STORIES_DIR, "--prompt", STORY, "--max-new-tokens", "8", "--json"];
+    assert.equal(await run([...args, "--format", "fp32", "--prefill-chunk", "16"], io, gpu), 0);
+    const j = JSON.parse(out[0]);
+    assert.deepEqual(j.ids, whole.ids[0].slice(0, ids.length + 8));
+    assert.equal(j.prefillChunk, 16);
+    assert.equal(await run([...args, "--prefill-chunk", "0"], io, gpu), 2);
+    assert.match(err[0], /^kvlab generate: --prefill-chunk: got "0", expected an integer ≥ 1/);
+    assert.equal(
+      await run([...args, "--prefill-chunk", "16", "--method", "snapkv", "--ratio", "2"], io, gpu),
+      2,
+    );
+    assert.match(err[1], /chunked prefill runs with full caches only/);
+  },
+});
