@@ -92,7 +92,10 @@ Deno.test({
       assert.ok(figures >= 3 + 1 + 4 + 3, `only ${figures} figures`);
       for (const m of registeredMethods()) checkFigures(page(out, `methods/${m.name}/`), m.name);
       for (const f of registeredFormats()) checkFigures(page(out, `formats/${f.name}/`), f.name);
-      for (const run of ["kernels-204527be669e", "kernels-needles", "model-tiny"]) {
+      const samples = [...Deno.readDirSync("data/results")].filter((e) => e.isDirectory).map((e) =>
+        e.name
+      );
+      for (const run of [...samples, "kernels-needles", "model-tiny"]) {
         const doc = page(out, `runs/${run}/`);
         assert.ok(doc.querySelector("table tbody tr"), `${run}: no records table`);
         const csv = Deno.readTextFileSync(`${out}/runs/${run}/records.csv`);

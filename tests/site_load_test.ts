@@ -109,11 +109,26 @@ Deno.test("site load: a torn last line is a warning; unknown kinds are kept as o
 });
 
 Deno.test("site load: records without kind are kernel decode records (docs/results.md)", () => {
-  const loaded = loadResults([`${SAMPLE}/kernels-204527be669e`]);
-  assert.equal(loaded.runs.length, 1, "a root that is itself a run folder is one run");
-  const recs = loaded.runs[0].records;
-  assert.ok(recs.length > 0);
-  assert.ok(recs.every(isDecode));
+  // a run written before records had `kind`: the sample's decode records with the field removed
+  const sample = [...Deno.readDirSync(SAMPLE)].map((e) => e.name).find((n) =>
+    n.startsWith("kernels-")
+  );
+  assert.ok(sample, `no kernels run in ${SAMPLE}`);
+  const tmp = Deno.makeTempDirSync({ prefix: "kvlab-site-legacy-" });
+  try {
+    Deno.copyFileSync(`${SAMPLE}/${sample}/spec.json`, `${tmp}/spec.json`);
+    const legacy = Deno.readTextFileSync(`${SAMPLE}/${sample}/records.jsonl`).trim().split("\n")
+      .map((l) => JSON.parse(l)).filter((r) => r.kind === "decode")
+      .map(({ kind: _kind, ...r }) => JSON.stringify(r)).join("\n") + "\n";
+    Deno.writeTextFileSync(`${tmp}/records.jsonl`, legacy);
+    const loaded = loadResults([tmp]);
+    assert.equal(loaded.runs.length, 1, "a root that is itself a run folder is one run");
+    const recs = loaded.runs[0].records;
+    assert.ok(recs.length > 0);
+    assert.ok(recs.every(isDecode));
+  } finally {
+    Deno.removeSync(tmp, { recursive: true });
+  }
 });
 
 Deno.test("site load: a spec-only folder is a run with no records; a missing root is an error", () => {
