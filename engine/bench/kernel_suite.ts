@@ -23,7 +23,7 @@ import {
 } from "./kernel_records.ts";
 import type { KernelSpec } from "./kernel_spec.ts";
 import { needleCosine, needlePosition, plantNeedle, RETRIEVED_COSINE } from "./needle.ts";
-import { readRecords, RecordWriter, type ResultsDir } from "./results.ts";
+import { openRecords, type ResultsDir } from "./results.ts";
 import { Compressor } from "../methods/compress.ts";
 import type { Budget } from "../methods/budget.ts";
 import { parseComposition } from "../methods/registry.ts";
@@ -70,17 +70,7 @@ export async function measureCopy(gpu: Gpu, mib: number, reps: number, warmup: n
 /** Runs every cell not already in records.jsonl; returns all records, prior ones first. */
 export async function runKernelSuite(ctx: SuiteContext): Promise<KernelRecord[]> {
   const { gpu, spec, log } = ctx;
-  const writer = new RecordWriter(ctx.out.recordsPath);
-  writer.repair();
-  const prior = readRecords(ctx.out.recordsPath).records as unknown as KernelRecord[];
-  for (const r of prior) {
-    if (r.adapter?.description !== gpu.report.description) {
-      throw new RangeError(
-        `${ctx.out.recordsPath} holds records from adapter "${r.adapter?.description}", this run has ` +
-          `"${gpu.report.description}"; pass a different --out to keep them apart`,
-      );
-    }
-  }
+  const { writer, prior } = openRecords<KernelRecord>(ctx.out, gpu.report.description);
   const done = new Set(prior.map(cellKey));
   if (done.size > 0) log(`resuming: ${done.size} cells already recorded in ${ctx.out.recordsPath}`);
 

@@ -14,13 +14,7 @@ import { presetConfig } from "../model/presets.ts";
 import { checkInt } from "../shapes.ts";
 import { type Envelope, envelope } from "./kernel_records.ts";
 import { measureCopy } from "./kernel_suite.ts";
-import {
-  readRecords,
-  RecordWriter,
-  type ResultsDir,
-  SCHEMA_VERSION,
-  writeJson,
-} from "./results.ts";
+import { openRecords, type ResultsDir, SCHEMA_VERSION, writeJson } from "./results.ts";
 
 export type ModelPreset = "smoke" | "default";
 export const MODEL_PRESETS: Record<
@@ -135,17 +129,7 @@ const key = (r: { model: string; format: string; contextLength: number }) =>
 
 export async function runModelSuite(ctx: ModelSuiteContext): Promise<ModelRecord[]> {
   const { gpu, spec, log } = ctx;
-  const writer = new RecordWriter(ctx.out.recordsPath);
-  writer.repair();
-  const prior = readRecords(ctx.out.recordsPath).records as unknown as ModelRecord[];
-  for (const r of prior) {
-    if (r.adapter?.description !== gpu.report.description) {
-      throw new RangeError(
-        `${ctx.out.recordsPath} holds records from adapter "${r.adapter?.description}", this run has ` +
-          `"${gpu.report.description}"; pass a different --out to keep them apart`,
-      );
-    }
-  }
+  const { writer, prior } = openRecords<ModelRecord>(ctx.out, gpu.report.description);
   const done = new Set(prior.map(key));
   const records = [...prior];
   const copy = await measureCopy(gpu, spec.copyMiB, 10, 3);

@@ -109,3 +109,26 @@ export function writeJson(path: string, value: unknown): void {
   Deno.writeTextFileSync(tmp, JSON.stringify(value, null, 2) + "\n");
   Deno.renameSync(tmp, path);
 }
+
+/**
+ * Opens a run's records for resuming: repairs a torn tail, reads what is there, and refuses a
+ * folder written on another adapter (records from two machines never mix in one run).
+ */
+export function openRecords<R>(
+  out: ResultsDir,
+  adapter: string,
+): { writer: RecordWriter; prior: R[] } {
+  const writer = new RecordWriter(out.recordsPath);
+  writer.repair();
+  const prior = readRecords(out.recordsPath).records;
+  for (const r of prior) {
+    const seen = (r as { adapter?: { description?: string } }).adapter?.description;
+    if (seen !== adapter) {
+      throw new RangeError(
+        `${out.recordsPath} holds records from adapter "${seen}", this run has "${adapter}"; ` +
+          "pass a different --out to keep them apart",
+      );
+    }
+  }
+  return { writer, prior: prior as unknown as R[] };
+}
