@@ -20,8 +20,12 @@ export abstract class CacheBase implements KvCache {
   readonly lengths: number[];
   readonly lens: GPUBuffer;
   readonly counts: GPUBuffer;
+  /** Uniform { Tn } of the append kernels (not KV storage: left out of bytes()). */
+  protected readonly appendParams: GPUBuffer;
   readonly #own: GPUBuffer[] = [];
   #lastCounts = "";
+  #tn = -1;
+  #appendBind?: { k: GPUBuffer; v: GPUBuffer; group: GPUBindGroup };
   #advance?: { pipeline: GPUComputePipeline; bind: GPUBindGroup };
   #grow?: { pipeline: GPUComputePipeline; bind: GPUBindGroup };
 
@@ -31,6 +35,7 @@ export abstract class CacheBase implements KvCache {
     this.lengths = new Array(shape.B).fill(0);
     this.lens = this.alloc("lens", shape.B * 4);
     this.counts = this.alloc("counts", shape.B * 4);
+    this.appendParams = gpu.uniform("kv.append.params", new Uint32Array(4));
   }
 
   /** A buffer owned by this cache: counted by bytes(), freed by destroy(). */
@@ -72,6 +77,10 @@ export abstract class CacheBase implements KvCache {
       throw new RangeError(
         `append: k and v must hold [B=${this.shape.B}, Tn=${Tn}, Hkv, D] f32 = ${inBytes} bytes`,
       );
+    }
+    if (Tn !== this.#tn) {
+      this.gpu.write(this.appendParams, new Uint32Array([Tn, 0, 0, 0]));
+      this.#tn = Tn;
     }
     this.encodeAppend(pass, k, v, Tn, c);
     dispatch(pass, this.#advance.pipeline, this.#advance.bind, Math.ceil(this.shape.B / 64));
@@ -183,9 +192,27 @@ export abstract class CacheBase implements KvCache {
     return this.#own.map((b) => ({ label: b.label, bytes: b.size }));
   }
 
+  /**
+   * The bind group of a single-pipeline append kernel whose bindings are
+   * (params, lens, counts, k, v, ...stores), rebuilt only when k or v change.
+   */
+  protected appendBindGroup(
+    pipeline: GPUComputePipeline,
+    k: GPUBuffer,
+    v: GPUBuffer,
+    stores: readonly GPUBuffer[],
+  ): GPUBindGroup {
+    if (this.#appendBind?.k !== k || this.#appendBind?.v !== v) {
+      const buffers = [this.appendParams, this.lens, this.counts, k, v, ...stores];
+      this.#appendBind = { k, v, group: this.gpu.bindGroup(pipeline, buffers) };
+    }
+    return this.#appendBind.group;
+  }
+
   destroy(): void {
     for (const b of this.#own) this.gpu.destroy(b);
     this.#own.length = 0;
+    this.gpu.destroy(this.appendParams);
   }
 }
 

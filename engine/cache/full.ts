@@ -13,10 +13,7 @@ export class FullCache extends CacheBase {
   readonly format: "fp32" | "fp16";
   readonly kStore: GPUBuffer;
   readonly vStore: GPUBuffer;
-  readonly #params: GPUBuffer;
-  #tn = -1;
   #pipeline?: GPUComputePipeline;
-  #bind?: { k: GPUBuffer; v: GPUBuffer; group: GPUBindGroup };
   #slotPipeline?: GPUComputePipeline;
   #slotBind?: { k: GPUBuffer; v: GPUBuffer; slots: GPUBuffer; group: GPUBindGroup };
 
@@ -26,7 +23,6 @@ export class FullCache extends CacheBase {
     const bytes = shape.B * shape.Hkv * shape.capacity * shape.D * (half ? 2 : 4);
     this.kStore = this.alloc("k", bytes);
     this.vStore = this.alloc("v", bytes);
-    this.#params = gpu.uniform("kv.append.params", new Uint32Array(4));
   }
 
   static async create(gpu: Gpu, shape: CacheShape, half: boolean): Promise<FullCache> {
@@ -87,17 +83,10 @@ export class FullCache extends CacheBase {
     Tn: number,
   ): void {
     const { B, Hkv, D } = this.shape;
-    if (Tn !== this.#tn) {
-      this.gpu.write(this.#params, new Uint32Array([Tn, 0, 0, 0]));
-      this.#tn = Tn;
-    }
-    if (this.#bind?.k !== k || this.#bind?.v !== v) {
-      const buffers = [this.#params, this.lens, this.counts, k, v, this.kStore, this.vStore];
-      this.#bind = { k, v, group: this.gpu.bindGroup(this.#pipeline!, buffers) };
-    }
+    const group = this.appendBindGroup(this.#pipeline!, k, v, [this.kStore, this.vStore]);
     const words = this.half ? D / 2 : D;
     const [x, y] = grid2d(Math.ceil((Tn * Hkv * words) / 64));
-    dispatch(pass, this.#pipeline!, this.#bind.group, x, y, B);
+    dispatch(pass, this.#pipeline!, group, x, y, B);
   }
 
   decodeSource(): DecodeSource {
@@ -107,10 +96,5 @@ export class FullCache extends CacheBase {
       buffers: [this.lens, this.kStore, this.vStore],
       constants: { HKV: c.HKV, CAP: c.CAP, HALF: c.HALF },
     };
-  }
-
-  override destroy(): void {
-    super.destroy();
-    this.gpu.destroy(this.#params);
   }
 }

@@ -48,10 +48,7 @@ export class GroupwiseCache extends CacheBase {
   readonly format: string;
   readonly kStore: GPUBuffer;
   readonly vStore: GPUBuffer;
-  readonly #params: GPUBuffer;
-  #tn = -1;
   #pipeline?: GPUComputePipeline;
-  #bind?: { k: GPUBuffer; v: GPUBuffer; group: GPUBindGroup };
   #slotPipeline?: GPUComputePipeline;
   #slotBind?: { k: GPUBuffer; v: GPUBuffer; slots: GPUBuffer; group: GPUBindGroup };
 
@@ -60,7 +57,6 @@ export class GroupwiseCache extends CacheBase {
     this.format = `int${layout.bits}`;
     this.kStore = this.alloc(`${this.format}.k`, layout.words * 4);
     this.vStore = this.alloc(`${this.format}.v`, layout.words * 4);
-    this.#params = gpu.uniform("kv.append.params", new Uint32Array(4));
   }
 
   /** An int8 / int4 cache; throws RangeError naming the value for bad bits or a too-large shape. */
@@ -146,16 +142,9 @@ export class GroupwiseCache extends CacheBase {
     Tn: number,
   ): void {
     const { B, Hkv, D } = this.shape;
-    if (Tn !== this.#tn) {
-      this.gpu.write(this.#params, new Uint32Array([Tn, 0, 0, 0]));
-      this.#tn = Tn;
-    }
-    if (this.#bind?.k !== k || this.#bind?.v !== v) {
-      const buffers = [this.#params, this.lens, this.counts, k, v, this.kStore, this.vStore];
-      this.#bind = { k, v, group: this.gpu.bindGroup(this.#pipeline!, buffers) };
-    }
+    const group = this.appendBindGroup(this.#pipeline!, k, v, [this.kStore, this.vStore]);
     const [x, y] = grid2d(Math.ceil((Tn * Hkv * (D / GROUPWISE_G)) / 64));
-    dispatch(pass, this.#pipeline!, this.#bind.group, x, y, B);
+    dispatch(pass, this.#pipeline!, group, x, y, B);
   }
 
   decodeSource(): DecodeSource {
@@ -167,10 +156,5 @@ export class GroupwiseCache extends CacheBase {
       buffers: [this.lens, this.kStore, this.vStore],
       constants: this.#constants(),
     };
-  }
-
-  override destroy(): void {
-    super.destroy();
-    this.gpu.destroy(this.#params);
   }
 }

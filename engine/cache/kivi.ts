@@ -106,8 +106,6 @@ export class KiviCache extends CacheBase {
   readonly format: string;
   readonly kStore: GPUBuffer;
   readonly vStore: GPUBuffer;
-  readonly #params: GPUBuffer;
-  #tn = -1;
   readonly #pipelines = new Map<Stage, GPUComputePipeline>();
   #bind?: { k: GPUBuffer; v: GPUBuffer; groups: Map<Stage, GPUBindGroup> };
 
@@ -116,7 +114,6 @@ export class KiviCache extends CacheBase {
     this.format = `kivi${layout.bits}`;
     this.kStore = this.alloc("kivi.k", layout.k.words * 4);
     this.vStore = this.alloc("kivi.v", layout.v.words * 4);
-    this.#params = gpu.uniform("kv.append.params", new Uint32Array(4));
   }
 
   /** A KIVI cache; throws RangeError naming the value for bad options or a too-large shape. */
@@ -189,10 +186,6 @@ export class KiviCache extends CacheBase {
   ): void {
     const { B, Hkv, D } = this.shape;
     const { G, R } = this.layout;
-    if (Tn !== this.#tn) {
-      this.gpu.write(this.#params, new Uint32Array([Tn, 0, 0, 0]));
-      this.#tn = Tn;
-    }
     const groups = this.#groups(k, v);
     // Dispatch sizes from the host mirror (still the old lengths); the kernels recompute each
     // sequence's own range from lens and counts on the GPU and skip the rest.
@@ -215,7 +208,7 @@ export class KiviCache extends CacheBase {
 
   #groups(k: GPUBuffer, v: GPUBuffer): Map<Stage, GPUBindGroup> {
     if (this.#bind?.k === k && this.#bind?.v === v) return this.#bind.groups;
-    const all = [this.#params, this.lens, this.counts, k, v, this.kStore, this.vStore];
+    const all = [this.appendParams, this.lens, this.counts, k, v, this.kStore, this.vStore];
     // each entry point's auto layout holds only the bindings it uses
     const used: Record<Stage, number[]> = {
       quant_k: [0, 1, 2, 3, 5],
@@ -245,10 +238,5 @@ export class KiviCache extends CacheBase {
       buffers: [this.lens, this.kStore, this.vStore],
       constants: this.#constants(),
     };
-  }
-
-  override destroy(): void {
-    super.destroy();
-    this.gpu.destroy(this.#params);
   }
 }
