@@ -92,7 +92,6 @@ function budgetsFrom(
   ratios: string | undefined,
   budgets: string | undefined,
   presetRatios: readonly number[],
-  list: (s: string) => string[],
 ): Budget[] {
   const num = (flag: string, text: string) => {
     const n = Number(text);
@@ -112,6 +111,34 @@ function budgetsFrom(
     out.push(...presetRatios.map((ratio) => ({ ratio })));
   }
   return out;
+}
+
+/** A comma-separated flag value → its non-empty, trimmed items. */
+function list(text: string): string[] {
+  return text.split(",").map((x) => x.trim()).filter((x) => x !== "");
+}
+
+function deviceFlag(text: string | undefined): DeviceChoice {
+  const device = (text ?? "auto") as DeviceChoice;
+  if (!DEVICE_CHOICES.includes(device)) {
+    throw new RangeError(`--device: got "${device}", expected one of ${DEVICE_CHOICES.join(", ")}`);
+  }
+  return device;
+}
+
+/** --preset, or without it: default on a GPU, smoke on a software adapter. */
+function presetFlag<P extends string>(
+  text: string | undefined,
+  presets: Record<P, unknown>,
+  software: boolean,
+): P {
+  const preset = text ?? (software ? "smoke" : "default");
+  if (!(preset in presets)) {
+    throw new RangeError(
+      `--preset: got "${preset}", expected one of ${Object.keys(presets).join(", ")}`,
+    );
+  }
+  return preset as P;
 }
 
 function intFlag(name: string, text: string | undefined, fallback: number): number {
@@ -159,18 +186,9 @@ export function specFromArgs(args: string[], software: boolean): CliResult | "he
   if (values.suite !== "kernels") {
     throw new RangeError(`--suite: got "${values.suite}", expected one of ${SUITES.join(", ")}`);
   }
-  const device = values.device as DeviceChoice;
-  if (!DEVICE_CHOICES.includes(device)) {
-    throw new RangeError(`--device: got "${device}", expected one of ${DEVICE_CHOICES.join(", ")}`);
-  }
-  const preset = (values.preset ?? (software ? "smoke" : "default")) as Preset;
-  if (!(preset in PRESETS)) {
-    throw new RangeError(
-      `--preset: got "${preset}", expected one of ${Object.keys(PRESETS).join(", ")}`,
-    );
-  }
+  const device = deviceFlag(values.device);
+  const preset = presetFlag(values.preset, PRESETS, software);
   const p = PRESETS[preset];
-  const list = (s: string) => s.split(",").map((x) => x.trim()).filter((x) => x !== "");
   const spec: KernelSpec = {
     suite: "kernels",
     preset,
@@ -193,7 +211,7 @@ export function specFromArgs(args: string[], software: boolean): CliResult | "he
       : values.methods === "none"
       ? []
       : list(values.methods),
-    budgets: budgetsFrom(values.ratios, values.budgets, p.ratios, list),
+    budgets: budgetsFrom(values.ratios, values.budgets, p.ratios),
     seed: intFlag("seed", values.seed, 0),
   };
   validateKernelSpec(spec);
@@ -225,18 +243,9 @@ export function modelSpecFromArgs(
       out: { type: "string" },
     },
   });
-  const device = values.device as DeviceChoice;
-  if (!DEVICE_CHOICES.includes(device)) {
-    throw new RangeError(`--device: got "${device}", expected one of ${DEVICE_CHOICES.join(", ")}`);
-  }
-  const preset = (values.preset ?? (software ? "smoke" : "default")) as ModelPreset;
-  if (!(preset in MODEL_PRESETS)) {
-    throw new RangeError(
-      `--preset: got "${preset}", expected one of ${Object.keys(MODEL_PRESETS).join(", ")}`,
-    );
-  }
+  const device = deviceFlag(values.device);
+  const preset = presetFlag(values.preset, MODEL_PRESETS, software);
   const p = MODEL_PRESETS[preset];
-  const list = (s: string) => s.split(",").map((x) => x.trim()).filter((x) => x !== "");
   const spec: ModelSpec = {
     suite: "model",
     preset,

@@ -26,6 +26,7 @@ export abstract class CacheBase implements KvCache {
   #lastCounts = "";
   #tn = -1;
   #appendBind?: { k: GPUBuffer; v: GPUBuffer; group: GPUBindGroup };
+  #slotBind?: { k: GPUBuffer; v: GPUBuffer; slots: GPUBuffer; group: GPUBindGroup };
   #advance?: { pipeline: GPUComputePipeline; bind: GPUBindGroup };
   #grow?: { pipeline: GPUComputePipeline; bind: GPUBindGroup };
 
@@ -207,6 +208,29 @@ export abstract class CacheBase implements KvCache {
       this.#appendBind = { k, v, group: this.gpu.bindGroup(pipeline, buffers) };
     }
     return this.#appendBind.group;
+  }
+
+  /**
+   * The bind group of a slot-write kernel whose bindings are (slots, k, v, ...stores), rebuilt
+   * only when one of its inputs changes.
+   */
+  protected slotBindGroup(
+    pipeline: GPUComputePipeline,
+    k: GPUBuffer,
+    v: GPUBuffer,
+    slots: GPUBuffer,
+    stores: readonly GPUBuffer[],
+  ): GPUBindGroup {
+    const b = this.#slotBind;
+    if (b?.k !== k || b?.v !== v || b?.slots !== slots) {
+      this.#slotBind = {
+        k,
+        v,
+        slots,
+        group: this.gpu.bindGroup(pipeline, [slots, k, v, ...stores]),
+      };
+    }
+    return this.#slotBind!.group;
   }
 
   destroy(): void {

@@ -15,7 +15,6 @@ export class FullCache extends CacheBase {
   readonly vStore: GPUBuffer;
   #pipeline?: GPUComputePipeline;
   #slotPipeline?: GPUComputePipeline;
-  #slotBind?: { k: GPUBuffer; v: GPUBuffer; slots: GPUBuffer; group: GPUBindGroup };
 
   private constructor(gpu: Gpu, shape: CacheShape, readonly half: boolean) {
     super(gpu, shape, FULL_D_MULTIPLE);
@@ -61,14 +60,10 @@ export class FullCache extends CacheBase {
     slots: GPUBuffer,
   ): void {
     const { B, Hkv, D } = this.shape;
-    const b = this.#slotBind;
-    if (b?.k !== k || b?.v !== v || b?.slots !== slots) {
-      const buffers = [slots, k, v, this.kStore, this.vStore];
-      this.#slotBind = { k, v, slots, group: this.gpu.bindGroup(this.#slotPipeline!, buffers) };
-    }
+    const group = this.slotBindGroup(this.#slotPipeline!, k, v, slots, [this.kStore, this.vStore]);
     const words = this.half ? D / 2 : D;
     const [x, y] = grid2d(Math.ceil((B * Hkv * words) / 64));
-    dispatch(pass, this.#slotPipeline!, this.#slotBind!.group, x, y);
+    dispatch(pass, this.#slotPipeline!, group, x, y);
   }
 
   #constants() {

@@ -50,7 +50,6 @@ export class GroupwiseCache extends CacheBase {
   readonly vStore: GPUBuffer;
   #pipeline?: GPUComputePipeline;
   #slotPipeline?: GPUComputePipeline;
-  #slotBind?: { k: GPUBuffer; v: GPUBuffer; slots: GPUBuffer; group: GPUBindGroup };
 
   private constructor(gpu: Gpu, shape: CacheShape, readonly layout: GroupwiseLayout) {
     super(gpu, shape);
@@ -117,13 +116,9 @@ export class GroupwiseCache extends CacheBase {
     slots: GPUBuffer,
   ): void {
     const { B, Hkv, D } = this.shape;
-    const b = this.#slotBind;
-    if (b?.k !== k || b?.v !== v || b?.slots !== slots) {
-      const buffers = [slots, k, v, this.kStore, this.vStore];
-      this.#slotBind = { k, v, slots, group: this.gpu.bindGroup(this.#slotPipeline!, buffers) };
-    }
+    const group = this.slotBindGroup(this.#slotPipeline!, k, v, slots, [this.kStore, this.vStore]);
     const [x, y] = grid2d(Math.ceil((B * Hkv * (D / GROUPWISE_G)) / 64));
-    dispatch(pass, this.#slotPipeline!, this.#slotBind!.group, x, y);
+    dispatch(pass, this.#slotPipeline!, group, x, y);
   }
 
   #constants() {
