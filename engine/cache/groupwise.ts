@@ -78,8 +78,11 @@ export class GroupwiseCache extends CacheBase {
     await super.init();
     this.#pipeline = await this.gpu.pipeline(
       `append.${this.format}`,
-      wgsl(new URL("./groupwise_append.wgsl", import.meta.url)) + "\n" +
+      [
+        wgsl(new URL("./groupwise_append.wgsl", import.meta.url)),
         wgsl(new URL("./quant_write.wgsl", import.meta.url)),
+        wgsl(new URL("./groupwise_store.wgsl", import.meta.url)),
+      ].join("\n"),
       "main",
       {
         ...this.#constants(),
@@ -97,8 +100,11 @@ export class GroupwiseCache extends CacheBase {
   protected override async initSlotWrites(): Promise<void> {
     this.#slotPipeline = await this.gpu.pipeline(
       `slot.${this.format}`,
-      wgsl(new URL("./groupwise_slot.wgsl", import.meta.url)) + "\n" +
+      [
+        wgsl(new URL("./groupwise_slot.wgsl", import.meta.url)),
         wgsl(new URL("./quant_write.wgsl", import.meta.url)),
+        wgsl(new URL("./groupwise_store.wgsl", import.meta.url)),
+      ].join("\n"),
       "main",
       {
         ...this.#constants(),

@@ -43,19 +43,5 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let j = i % NG;
   let src = ((b * p.Tn + t) * HKV + hk) * D + j * QG;
   let row = (b * HKV + hk) * CAP + lens[b] + t;
-  var xs: array<f32, 32>;
-  for (var e = 0u; e < QG; e++) {
-    xs[e] = f16_round(k_in[src + e]);
-  }
-  let qk = quantize(&xs);
-  for (var e = 0u; e < QG; e++) {
-    xs[e] = f16_round(v_in[src + e]);
-  }
-  let qv = quantize(&xs);
-  k_store[META + row * NG + j] = qk.sm;
-  v_store[META + row * NG + j] = qv.sm;
-  for (var w = 0u; w < BITS; w++) {
-    k_store[row * (D * BITS / 32u) + j * BITS + w] = qk.words[w];
-    v_store[row * (D * BITS / 32u) + j * BITS + w] = qv.words[w];
-  }
+  store_group(src, row, j, NG);
 }
