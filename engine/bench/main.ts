@@ -10,7 +10,6 @@ import {
   formatTable,
   type KernelSpec,
   needleTable,
-  type Preset,
   PRESETS,
   runKernelSuite,
   summarize,
@@ -21,7 +20,6 @@ import { resultsDir, ResultsError, specHash, writeJson } from "./results.ts";
 import type { Budget } from "../methods/budget.ts";
 import {
   MODEL_PRESETS,
-  type ModelPreset,
   type ModelSpec,
   modelTable,
   runModelSuite,
