@@ -80,9 +80,17 @@ export interface NeedleRecord extends Envelope {
   /** The budget spec: one of ratio / budgetTokens, absent for full. */
   ratio?: number;
   budgetTokens?: number;
-  /** Tokens kept per KV head (the context length for full). */
+  /** Method cells: how the context was prefilled before the method ran (all at once). */
+  prefillMode?: "dense";
+  /**
+   * Tokens kept per KV head (the context length for full); for a sparse method (quest) the
+   * tokens the step read: nothing is evicted.
+   */
   keptTokens: number;
-  /** Whether eviction kept the needle's token in every KV head (always true for full). */
+  /**
+   * Whether eviction kept the needle's token in every KV head (always true for full); quest:
+   * whether the needle's page was selected in every KV head.
+   */
   needleKept: boolean;
   contextLength: number;
   batchSize: number;
@@ -97,6 +105,13 @@ export interface NeedleRecord extends Envelope {
   retrieved: boolean;
   kvBytes: number;
   kvBytesFp16: number;
+  /**
+   * quest: bytes the decode step read (the selected pages' K and V + the page metadata
+   * scanned), beside kvBytes (stored: the full cache + the metadata). engine/bench/quest_needle.ts
+   */
+  bytesReadPerStep?: number;
+  /** quest: bytes dense decode attention over the same cache reads per step. */
+  bytesReadDense?: number;
 }
 
 export type KernelRecord = DecodeRecord | NeedleRecord;
@@ -106,11 +121,24 @@ export function kindOf(r: { kind?: string }): "decode" | "needle" {
   return r.kind === "needle" ? "needle" : "decode";
 }
 
-/** The resume key of a cell. */
+/**
+ * The resume key of a cell. A needle cell of a method is keyed by the method and its budget too
+ * (records without a method, or "full", keep the format-only key they always had).
+ */
 export function cellKey(
-  r: { kind?: string; format: string; contextLength: number; needleDepth?: number },
+  r: {
+    kind?: string;
+    format: string;
+    contextLength: number;
+    needleDepth?: number;
+    method?: string;
+    ratio?: number;
+    budgetTokens?: number;
+  },
 ): string {
-  return kindOf(r) === "needle"
-    ? `needle:${r.format}@${r.contextLength}@${r.needleDepth}`
-    : `decode:${r.format}@${r.contextLength}`;
+  if (kindOf(r) !== "needle") return `decode:${r.format}@${r.contextLength}`;
+  const cell = `needle:${r.format}@${r.contextLength}@${r.needleDepth}`;
+  if (r.method === undefined || r.method === "full") return cell;
+  const budget = r.ratio !== undefined ? `1/${r.ratio}` : `${r.budgetTokens}tok`;
+  return `${cell}:${r.method}:${budget}`;
 }

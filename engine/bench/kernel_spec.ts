@@ -60,7 +60,10 @@ export interface KernelSpec {
   readonly copyMiB: number;
   /** Needle depths as fractions in [0, 1]; empty: no needle cells. */
   readonly needleDepths: readonly number[];
-  /** Eviction methods for the needle cells, "<method>[+<format>]"; the full cache always runs. */
+  /**
+   * Methods for the needle cells, "<method>[+<format>]": eviction, and sparse (quest: the full
+   * cache, pages selected per step); the full cache always runs.
+   */
   readonly methods: readonly string[];
   /** Budgets of the method cells: { ratio } (keep 1/x of the context) or { budgetTokens }. */
   readonly budgets: readonly Budget[];
@@ -104,7 +107,7 @@ export function validateKernelSpec(s: KernelSpec): void {
   checkInt("seed", s.seed, 0);
 }
 
-/** Every registered eviction method, stored as fp16: the needle cells' default. */
+/** Every registered method (quest included), stored as fp16: the needle cells' default. */
 export function defaultMethods(): string[] {
   return methodNames();
 }

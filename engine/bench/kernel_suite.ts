@@ -27,6 +27,7 @@ import { openRecords, type ResultsDir } from "./results.ts";
 import { Compressor } from "../methods/compress.ts";
 import type { Budget } from "../methods/budget.ts";
 import { parseComposition } from "../methods/registry.ts";
+import { questNeedleCell } from "./quest_needle.ts";
 import { randn } from "../reference/random.ts";
 
 export * from "./kernel_records.ts";
@@ -159,7 +160,17 @@ export async function runKernelSuite(ctx: SuiteContext): Promise<KernelRecord[]>
             (100 * depth).toFixed(0).padStart(3)
           }%  ` +
             `cos ${r.needleCosine.toFixed(3)}  ${
-              r.retrieved ? "retrieved" : r.needleKept ? "LOST (blurred)" : "LOST (evicted)"
+              r.retrieved
+                ? "retrieved"
+                : r.needleKept
+                ? "LOST (blurred)"
+                : r.bytesReadPerStep !== undefined
+                ? "LOST (page not read)"
+                : "LOST (evicted)"
+            }${
+              r.bytesReadPerStep !== undefined && r.bytesReadDense
+                ? `  reads ${(100 * r.bytesReadPerStep / r.bytesReadDense).toFixed(0)}% of dense`
+                : ""
             }`,
         );
       }
@@ -300,6 +311,9 @@ async function needleCell(
   kvBytesFp16: number,
 ): Promise<NeedleRecord> {
   const { gpu, spec } = ctx;
+  if (variant.composition && parseComposition(variant.composition).method.mode === "sparse") {
+    return await questNeedleCell(ctx, variant, T, depth, position, planted, kvBytesFp16);
+  }
   const shape = { B: spec.batchSize, H: spec.heads, Hkv: spec.kvHeads, D: spec.headDim };
   let cache: KvCache;
   let keptTokens = T;
@@ -364,6 +378,7 @@ async function needleCell(
       method: variant.key.method,
       params,
       ...(variant.budget ?? {}),
+      ...(variant.budget ? { prefillMode: "dense" as const } : {}),
       keptTokens,
       needleKept,
       contextLength: T,

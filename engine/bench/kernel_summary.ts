@@ -65,6 +65,8 @@ export function summarize(spec: KernelSpec, all: readonly KernelRecord[]) {
       needleDepth: r.needleDepth,
       needleCosine: r.needleCosine,
       retrieved: r.retrieved,
+      kvBytes: r.kvBytes,
+      bytesReadPerStep: r.bytesReadPerStep ?? null,
     })),
     targets: [
       check(

@@ -67,6 +67,12 @@ export class Compressor {
   /** Validates everything that does not depend on the prompt; throws RangeError/TypeError. */
   static create(gpu: Gpu, o: CompressOptions): Compressor {
     const { method, format } = parseComposition(o.method);
+    if (method.mode === "sparse") {
+      throw new RangeError(
+        `${method.name} selects pages per decode step; it does not compress the prompt ` +
+          `(engine/methods/quest_layer.ts QuestLayer reads the full cache)`,
+      );
+    }
     const params = resolveParams(method, o.params ?? {});
     checkBudget(o.budget);
     const room = o.room ?? 0;

@@ -85,6 +85,12 @@ interface Plan {
 /** Parses and validates a decode-time composition: its method evicts during decode, its format writes slots. */
 export function planEviction(o: EvictorOptions): Plan {
   const { method, format } = parseComposition(o.method);
+  if (method.mode === "sparse") {
+    throw new RangeError(
+      `${method.name} selects pages per decode step and evicts nothing ` +
+        `(engine/methods/quest_layer.ts QuestLayer)`,
+    );
+  }
   if (!method.decode) {
     throw new RangeError(
       `${method.name} does not evict during decode (it compresses once after prefill: use the ` +

@@ -101,15 +101,20 @@ export interface DecodeRule {
 /** A registry entry: what a method is, its parameters, and its hooks. */
 export interface MethodInfo {
   readonly name: string;
-  /** eviction: tokens are dropped for good (the kept set is compacted into a smaller cache). */
-  readonly family: "eviction";
+  /**
+   * eviction: tokens are dropped for good (the kept set is compacted into a smaller cache).
+   * sparse: nothing is dropped; each decode step reads a query-dependent subset (quest).
+   */
+  readonly family: "eviction" | "sparse";
   /**
    * one-shot: compresses once, after a dense prefill (Compressor); decode tokens are appended.
    * decode: the method is the one-shot compression followed by one eviction per KV head every
    * decode step (DecodeEvictor, rule `decode`), so the cache never exceeds the budget; its
    * one-shot part alone (the Compressor) is only its prefill.
+   * sparse: the full cache stays; each decode step selects what to read (quest_layer.ts QuestLayer,
+   * one per layer); the Compressor and the DecodeEvictor refuse it.
    */
-  readonly mode: "one-shot" | "decode";
+  readonly mode: "one-shot" | "decode" | "sparse";
   /**
    * How it evicts during decode (DecodeEvictor). Required for mode "decode"; a one-shot method
    * may have one too (streaming_llm), and then runs either way.

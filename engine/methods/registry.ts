@@ -2,13 +2,16 @@
 // ("snapkv+kivi4": SnapKV's kept set stored as KIVI 4-bit). The CLI, server and site refer to
 // methods by these names only. Adding a method: a file in this folder, an entry here, an entry
 // in CONFORMANCE in tests/methods_conformance_test.ts (and one in DECODE there if it has a
-// decode rule, i.e. evicts during decode through DecodeEvictor).
+// decode rule, i.e. evicts during decode through DecodeEvictor). A sparse method (quest: mode
+// "sparse", nothing evicted) has its own suite instead of a CONFORMANCE entry
+// (tests/methods_quest_test.ts).
 
 import { formatNames, getFormat } from "../cache/registry.ts";
 import { H2O } from "./h2o.ts";
 import { KNORM } from "./knorm.ts";
 import type { MethodInfo } from "./method.ts";
 import { PYRAMIDKV } from "./pyramidkv.ts";
+import { QUEST } from "./quest.ts";
 import { RANDOM } from "./random.ts";
 import { SNAPKV } from "./snapkv.ts";
 import { STREAMING_LLM } from "./streaming_llm.ts";
@@ -22,6 +25,7 @@ export const METHODS: readonly MethodInfo[] = [
   RANDOM,
   H2O,
   TOVA,
+  QUEST,
 ];
 
 /** The format a composition name without "+<format>" is stored in. */

@@ -1,4 +1,4 @@
-// Greedy generation: prefill B prompts, then decode in batches of `readEvery` steps recorded
+// Generation: prefill B prompts, then decode in batches of `readEvery` steps recorded
 // into one command buffer each, reading back only the new token ids once per batch and stopping
 // when every sequence has produced an end-of-sequence id (or max new tokens). Token ids only:
 // the text layer is generateText().
@@ -6,9 +6,12 @@
 // right after its dense prefill, and evicted from during decode where the method does
 // (session.ts); the result says what was kept and what the full cache would have taken. A
 // method needs prompts of one length (ragged batches are refused). `prefillChunk` prefills in
-// chunks (full caches only), with the unchunked result.
-// Not here: sampling with temperature (greedy only), streaming (compress-as-you-go) prefill.
+// chunks (full caches only), with the unchunked result. Decoding is greedy (argmax) unless a
+// temperature > 0 is given: then each token is drawn on the GPU (top-k, top-p; seeded, so a run
+// is reproducible; sampling.ts, engine/kernels/sample.ts).
+// Not here: streaming (compress-as-you-go) prefill.
 
+import type { SamplingParams } from "../kernels/sample.ts";
 import { checkInt } from "../shapes.ts";
 import type { Budget } from "../methods/budget.ts";
 import type { Params } from "../methods/method.ts";
@@ -16,10 +19,12 @@ import { rng } from "../reference/random.ts";
 import { cacheFormat, checkEqualLengths } from "./compression.ts";
 import type { ModelConfig } from "./config.ts";
 import type { Model } from "./model.ts";
+import { resolveSampling, type SamplingOptions } from "./sampling.ts";
 import { Session } from "./session.ts";
 import type { ModelTokenizer } from "./tokenizer.ts";
 
-export interface GenerateOptions {
+/** Sampling (temperature, topP, topK, seed): absent or temperature 0 is greedy decoding. */
+export interface GenerateOptions extends SamplingOptions {
   /** Tokens to generate per sequence, ≥ 1 (EOS included when it comes). */
   readonly maxNewTokens: number;
   /**
@@ -77,6 +82,8 @@ export interface GenerateResult {
   };
   /** Decode steps run (all sequences step together). */
   readonly steps: number;
+  /** The sampling parameters drawn with (defaults filled in); undefined: greedy. */
+  readonly sampling?: SamplingParams;
   readonly ms: GenerateTimes;
 }
 
@@ -91,6 +98,7 @@ export async function generate(
   const readEvery = o.readEvery ?? 16;
   checkInt("readEvery (decode steps per readback)", readEvery);
   checkInt("B (prompts)", prompts.length);
+  const sampling = resolveSampling(o);
   const eos = new Set(o.stopAtEos === false ? [] : model.config.eos);
   const maxPrompt = Math.max(...prompts.map((p) => p.length));
   const format = cacheFormat(o.method, o.format, DEFAULT_FORMAT);
@@ -106,6 +114,7 @@ export async function generate(
     budget: o.budget,
     decodeEviction: o.decodeEviction,
     prefillChunk: o.prefillChunk,
+    sampling,
   });
   try {
     const queue = model.gpu.device.queue;
@@ -143,6 +152,7 @@ export async function generate(
         budgets: session.budgets!,
       },
       steps,
+      sampling,
       ms: {
         prefill: td - tp,
         decode: te - td,

@@ -1,18 +1,19 @@
-// `deno task generate`: greedy generation with any KV-cache format, to eyeball what a format
-// does to a model's answer (and, on shape: presets, how fast it runs).
+// `deno task generate`: generation (greedy, or sampled on the GPU with --temperature) with any
+// KV-cache format, to eyeball what a format does to a model's answer (and, on shape: presets, how
+// fast it runs).
 //
 //   --model DIR | hf:org/name[@rev] | shape:PRESET
 //   --prompt TEXT [--chat] | --prompt-tokens N (a seeded random prompt; shape: models need it)
 //   [--format NAME] [--method NAME[+FORMAT] (--ratio X | --budget N) [--params k=v,...]
 //    [--decode-evict]] [--prefill-chunk N]
 //   [--max-new-tokens N] [--json] [--device auto|gpu|software] [--weights auto|f32|f16]
-//   [--read-every N]
+//   [--read-every N] [--temperature T [--top-p P] [--top-k K] [--seed S]]
 //
 // Prints the generated text (ids for shape: models, which have no tokenizer), or with --json
 // {ids, text, kvBytes, kvBytesFull, method, budget, ms, ...}. Bad input — a missing model or
 // tokenizer, an unknown format, method or preset, a budget of 0 or over the prompt, a method
-// with a format it cannot use, a prompt longer than the model's context, a bad flag — prints
-// one line and exits 2.
+// with a format it cannot use, a prompt longer than the model's context, a sampling flag out of
+// its range or without --temperature, a bad flag — prints one line and exits 2.
 
 import { parseArgs } from "node:util";
 import { AdapterError, DEVICE_CHOICES, type DeviceChoice, Gpu } from "../gpu/mod.ts";
@@ -26,6 +27,13 @@ import { DEFAULT_FORMAT, generate, type GenerateResult, randomPrompt } from "./g
 import { resolveModel } from "./hub.ts";
 import { Model } from "./model.ts";
 import { presetConfig, presetNames } from "./presets.ts";
+import {
+  MAX_TEMPERATURE,
+  MAX_TOP_K,
+  MIN_TEMPERATURE,
+  resolveSampling,
+  type SamplingOptions,
+} from "./sampling.ts";
 import { ModelTokenizer } from "./tokenizer.ts";
 import { WEIGHTS_POLICIES, type WeightsPolicy } from "./weights.ts";
 
@@ -34,6 +42,9 @@ const USAGE = `usage: deno task generate --model DIR|hf:org/name[@rev]|shape:PRE
        [--method NAME[+FORMAT] (--ratio X | --budget N) [--params k=v,...] [--decode-evict]]
        [--prefill-chunk N] [--max-new-tokens N] [--json] [--device auto|gpu|software]
        [--weights auto|f32|f16] [--read-every N]
+       [--temperature T [--top-p P] [--top-k K] [--seed S]]
+sampling: T = 0 (default) is greedy, else ${MIN_TEMPERATURE} ≤ T ≤ ${MAX_TEMPERATURE}; 0 < P ≤ 1;
+          1 ≤ K ≤ ${MAX_TOP_K}; 0 ≤ S < 2^32 (default 0)
 formats: ${formatNames().join(", ")} (default ${DEFAULT_FORMAT})
 methods: ${methodNames().join(", ")} (default: none, the full cache)
 presets: ${presetNames().join(", ")}`;
@@ -59,6 +70,8 @@ export interface CliArgs {
   readonly device: DeviceChoice;
   readonly weights: WeightsPolicy;
   readonly readEvery: number;
+  /** --temperature, --top-p, --top-k, --seed (validated; all absent: greedy). */
+  readonly sampling: SamplingOptions;
 }
 
 function positiveInt(flag: string, v: string): number {
@@ -92,6 +105,16 @@ function params(v: string): Params {
   return out;
 }
 
+/** A flag's number, or undefined when absent; "abc" is refused (the range is checked later). */
+function num(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const x = Number(v);
+  if (v.trim() === "" || !Number.isFinite(x)) {
+    throw new RangeError(`${flag}: got "${v}", expected a number`);
+  }
+  return x;
+}
+
 function oneOf<T extends string>(flag: string, v: string, allowed: readonly T[]): T {
   if (!allowed.includes(v as T)) {
     throw new RangeError(`${flag}: got "${v}", expected one of ${allowed.join(", ")}`);
@@ -120,6 +143,10 @@ export function parseCli(args: readonly string[]): CliArgs {
       device: { type: "string", default: "auto" },
       weights: { type: "string", default: "auto" },
       "read-every": { type: "string", default: "16" },
+      temperature: { type: "string" },
+      "top-p": { type: "string" },
+      "top-k": { type: "string" },
+      seed: { type: "string" },
     },
     strict: true,
   });
@@ -131,6 +158,18 @@ export function parseCli(args: readonly string[]): CliArgs {
   }
   if (v.chat && v.prompt === undefined) throw new RangeError("--chat: needs --prompt TEXT");
   const format = cacheFormat(v.method, v.format, DEFAULT_FORMAT);
+  const sampling: SamplingOptions = {
+    temperature: num("--temperature", v.temperature),
+    topP: num("--top-p", v["top-p"]),
+    topK: num("--top-k", v["top-k"]),
+    seed: num("--seed", v.seed),
+  };
+  resolveSampling(sampling, {
+    temperature: "--temperature",
+    topP: "--top-p",
+    topK: "--top-k",
+    seed: "--seed",
+  });
   let budget: Budget | undefined;
   if (v.method === undefined) {
     for (const flag of ["ratio", "budget", "params", "decode-evict"] as const) {
@@ -167,6 +206,7 @@ export function parseCli(args: readonly string[]): CliArgs {
     device: oneOf("--device", v.device, DEVICE_CHOICES),
     weights: oneOf("--weights", v.weights, WEIGHTS_POLICIES),
     readEvery: positiveInt("--read-every", v["read-every"]),
+    sampling,
   };
 }
 
@@ -249,6 +289,7 @@ async function generateCli(a: CliArgs, io: Io, given?: Gpu): Promise<void> {
       prefillChunk: a.prefillChunk,
       maxNewTokens: a.maxNewTokens,
       readEvery: a.readEvery,
+      ...a.sampling,
     });
     const text = source ? source.tokenizer.decode(r.newIds[0]) : r.newIds[0].join(" ");
     if (!a.json) {
@@ -270,6 +311,7 @@ async function generateCli(a: CliArgs, io: Io, given?: Gpu): Promise<void> {
       budget: r.compression?.budgets ?? null,
       promptTokens: ids.length,
       prefillChunk: a.prefillChunk ?? null,
+      sampling: r.sampling ?? null,
       newTokens: r.newIds[0].length,
       weightBytes: model.weights.bytes,
       randomWeights: !source,

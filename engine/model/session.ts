@@ -38,6 +38,15 @@
 //                     logits → argmax. Positions live on the GPU (`pos` [B]), so steps need no
 //                     host round trip; each step's ids are copied into `outIds` [N, B] and read
 //                     back in one batch (readIds).
+//                     decode(n, { feed }) takes each step's input ids from `feed` [n, B] instead
+//                     (teacher forcing; outIds still get the model's own choice), and
+//                     decode(n, { logits }) copies each step's logits into `logits` [n, B, V]
+//                     (fidelity_run.ts); without options the recorded commands are unchanged.
+//                     shrink() after prefill swaps the prompt-sized activations for B-row ones.
+//   sampling          with `sampling` (temperature > 0) the head draws from softmax(logits / T),
+//                     with top-k / top-p, on the GPU (engine/kernels/sample.ts) instead of
+//                     argmax: row b's draw number s (s = 0 for prefill's token) is seeded by
+//                     (seed, b, s); the counters [B] live on the GPU and advance with each draw.
 //
 // Shapes (engine/shapes.ts letters; C hidden size, I intermediate size, V vocabulary; T the
 // prompt, or a chunk, per sequence):
@@ -48,6 +57,7 @@ import { dispatch } from "../gpu/mod.ts";
 import type { KvCache } from "../cache/format.ts";
 import { createCache, getFormat } from "../cache/registry.ts";
 import { DecodeAttention } from "../kernels/decode_attention.ts";
+import { checkSampling, Sampler, type SamplingParams } from "../kernels/sample.ts";
 import { GEMV_MAX_ROWS } from "../kernels/matmul.ts";
 import { ropeTable } from "../kernels/rope.ts";
 import type { Matrix } from "../kernels/matrix.ts";
@@ -92,6 +102,22 @@ export interface SessionOptions {
   readonly prefillChunk?: number;
   /** Keep each one-shot layer's kept positions on the GPU after compression (readHeld; tests). */
   readonly inspect?: boolean;
+  /**
+   * Draw each token on the GPU (engine/kernels/sample.ts) instead of argmax; absent: greedy.
+   * Validated (user-facing checks: sampling.ts resolveSampling).
+   */
+  readonly sampling?: SamplingParams;
+}
+
+/** Options of one decode() call; without them the recorded commands are the plain ones. */
+export interface DecodeOptions {
+  /**
+   * [steps, B] u32: step s feeds ids feed[s] instead of the previous step's output (teacher
+   * forcing). The model's own choice still goes to the generated ids (readIds).
+   */
+  readonly feed?: GPUBuffer;
+  /** [steps, B, V] f32, written: each step's logits (the logits buffer holds the newest only). */
+  readonly logits?: GPUBuffer;
 }
 
 interface Buffers {
@@ -127,6 +153,8 @@ export class Session {
   readonly kept: GPUBuffer[] = [];
   /** Per layer (decode-time methods): the evictor that owns the layer's cache and attention. */
   readonly evictors: DecodeEvictor[] = [];
+  /** With sampling: the kernel and the RNG counters [B] u32 (draws made per sequence). */
+  #sampler?: { kernel: Sampler; steps: GPUBuffer };
 
   private constructor(
     readonly model: Model,
@@ -135,14 +163,16 @@ export class Session {
     readonly caches: KvCache[],
     readonly attention: DecodeAttention[],
     readonly buf: Buffers,
-    readonly own: readonly GPUBuffer[],
+    readonly own: GPUBuffer[],
     /** The method's compressor; undefined for a full cache. */
     readonly compressor: Compressor | undefined,
     /** Whether decode evicts (DecodeEvictor per layer) rather than appends. */
     readonly evicting: boolean,
     /** Bytes all layers' full caches take in this format (without a method: kvBytes()). */
     readonly kvBytesFull: number,
+    sampler?: { kernel: Sampler; steps: GPUBuffer },
   ) {
+    this.#sampler = sampler;
     const gpu = model.gpu;
     const adv = model.kernels.advance;
     this.#advance = {
@@ -163,6 +193,7 @@ export class Session {
     checkInt("maxPrompt (tokens)", o.maxPrompt);
     checkInt("maxNewTokens", o.maxNewTokens);
     getFormat(o.format); // an unknown name fails here, before any allocation
+    if (o.sampling) checkSampling(o.sampling);
     // method, parameters and budget: validated before any allocation too
     const compressor = o.method === undefined ? undefined : Compressor.create(gpu, {
       method: compositionName(o.method, o.format),
@@ -225,7 +256,9 @@ export class Session {
     };
     const caches: KvCache[] = [];
     const attention: DecodeAttention[] = [];
+    let sampler: { kernel: Sampler; steps: GPUBuffer } | undefined;
     try {
+      if (o.sampling) sampler = { kernel: await Sampler.create(gpu), steps: alloc("steps", B * 4) };
       const HD = c.H * c.D, KD = c.Hkv * c.D;
       const buf: Buffers = {
         ids: alloc("ids", rows * 4),
@@ -261,7 +294,18 @@ export class Session {
         for (let l = 0; l < c.layers; l++) {
           planLayer(compressor, evicting, layerInput(c, buf, B, o.maxPrompt, l));
         }
-        return new Session(model, o, caches, attention, buf, own, compressor, evicting, full);
+        return new Session(
+          model,
+          o,
+          caches,
+          attention,
+          buf,
+          own,
+          compressor,
+          evicting,
+          full,
+          sampler,
+        );
       }
       for (let l = 0; l < c.layers; l++) {
         const cache = await createCache(gpu, o.format, shape).catch(wrap);
@@ -269,8 +313,9 @@ export class Session {
         attention.push(await DecodeAttention.create(gpu, cache, { H: c.H }));
       }
       const full = caches.reduce((s, k) => s + k.bytes(), 0);
-      return new Session(model, o, caches, attention, buf, own, undefined, false, full);
+      return new Session(model, o, caches, attention, buf, own, undefined, false, full, sampler);
     } catch (e) {
+      sampler?.kernel.destroy();
       for (const a of attention) a.destroy();
       for (const k of caches) k.destroy();
       for (const b of own) gpu.destroy(b);
@@ -488,6 +533,39 @@ export class Session {
     }
   }
 
+  /**
+   * Once prefill is done, swaps the activation buffers sized for the prompt (B·T rows, or a
+   * chunk's) for ones of the B rows decode uses, and frees the big ones: for holding several
+   * sessions at once (fidelity_run.ts). Waits for the GPU to finish the prefill. Decode is the
+   * same with either set.
+   */
+  async shrink(): Promise<void> {
+    if (this.generated === 0 || this.#prefilling) throw new Error("shrink: after prefill only");
+    const gpu = this.model.gpu;
+    const c = this.model.config;
+    const { B } = this.o;
+    await gpu.device.queue.onSubmittedWorkDone();
+    const HD = c.H * c.D, KD = c.Hkv * c.D;
+    const widths = [
+      ["x", c.hidden],
+      ["xn", c.hidden],
+      ["q", HD],
+      ["k", KD],
+      ["v", KD],
+      ["attn", HD],
+      ["gate", c.intermediate],
+      ["up", c.intermediate],
+    ] as const;
+    for (const [key, width] of widths) {
+      const old = this.buf[key];
+      if (old.size <= B * width * 4) continue;
+      const fresh = gpu.createBuffer(`model.${key}`, B * width * 4);
+      this.buf[key] = fresh;
+      this.own[this.own.indexOf(old)] = fresh;
+      gpu.destroy(old);
+    }
+  }
+
   /** Compresses layer l's k, v scratch into its cache (the layer's work is submitted). */
   async #compress(compressor: Compressor, l: number, T: number): Promise<void> {
     const m = this.model;
@@ -549,16 +627,24 @@ export class Session {
 
   // --- decode ----------------------------------------------------------------------------------
 
-  /** Records and submits `steps` decode steps in one command buffer. */
-  decode(steps: number): void {
+  /** Records and submits `steps` decode steps in one command buffer (options: DecodeOptions). */
+  decode(steps: number, o?: DecodeOptions): void {
     const { B, maxNewTokens } = this.o;
     if (this.generated === 0) throw new Error("decode: prefill first");
     if (this.#prefilling) throw new Error("decode: prefill still running (await it)");
     checkInt("decode steps", steps, 1, maxNewTokens - this.generated);
     const gpu = this.model.gpu;
     const k = this.model.kernels;
+    const V = this.model.config.vocab;
+    if (o?.feed && o.feed.size < steps * B * 4) {
+      throw new RangeError(`decode: feed must hold [steps=${steps}, B=${B}] u32`);
+    }
+    if (o?.logits && o.logits.size < steps * B * V * 4) {
+      throw new RangeError(`decode: logits must hold [steps=${steps}, B=${B}, V=${V}] f32`);
+    }
     const encoder = gpu.device.createCommandEncoder();
     for (let s = 0; s < steps; s++) {
+      if (o?.feed) encoder.copyBufferToBuffer(o.feed, s * B * 4, this.buf.next, 0, B * 4);
       const pass = encoder.beginComputePass();
       k.embed.encode(pass, {
         ids: this.buf.next,
@@ -570,6 +656,9 @@ export class Session {
       this.#head(pass, this.buf.x, this.#advance.step);
       pass.end();
       encoder.copyBufferToBuffer(this.buf.next, 0, this.buf.outIds, this.generated * B * 4, B * 4);
+      if (o?.logits) {
+        encoder.copyBufferToBuffer(this.buf.logits, 0, o.logits, s * B * V * 4, B * V * 4);
+      }
       this.generated++;
     }
     gpu.device.queue.submit([encoder.finish()]);
@@ -674,7 +763,7 @@ export class Session {
     });
   }
 
-  /** Final norm of h [B, C] → logits → argmax into next; then positions advance. */
+  /** Final norm of h [B, C] → logits → argmax (or a draw) into next; then positions advance. */
   #head(pass: GPUComputePassEncoder, h: GPUBuffer, advance: GPUBindGroup): void {
     const m = this.model;
     const { B } = this.o;
@@ -686,11 +775,24 @@ export class Session {
       y: this.buf.logits,
       M: B,
     });
-    m.kernels.argmax.encode(pass, { logits: this.buf.logits, ids: this.buf.next, B, V: c.vocab });
+    const s = this.#sampler;
+    if (s) {
+      s.kernel.encode(pass, {
+        logits: this.buf.logits,
+        ids: this.buf.next,
+        steps: s.steps,
+        B,
+        V: c.vocab,
+        sampling: this.o.sampling!,
+      });
+    } else {
+      m.kernels.argmax.encode(pass, { logits: this.buf.logits, ids: this.buf.next, B, V: c.vocab });
+    }
     dispatch(pass, m.kernels.advance, advance, Math.ceil(B / 64));
   }
 
   destroy(): void {
+    this.#sampler?.kernel.destroy();
     for (const e of this.evictors) e?.destroy(); // with its cache and attention
     for (const a of this.attention) a?.destroy();
     this.caches.forEach((k, l) => this.evictors[l] ? undefined : k?.destroy());
