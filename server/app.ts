@@ -1,6 +1,7 @@
-// The kvlab HTTP API as a Hono app. createApp() opens the run index under the data dir, marks
-// runs that were `running` as `interrupted`, indexes results folders it has not seen, starts
-// the GPU executor, and returns the app; it never listens (server/main.ts does).
+// The kvlab HTTP API as a Hono app. createApp() takes the data dir's lock (one server per data
+// dir), opens the run index under it, marks runs that were `running` as `interrupted`, indexes
+// results folders it has not seen, starts the GPU executor, and returns the app; it never
+// listens (server/main.ts does).
 //
 //   GET  /health                      status, adapter (software fallback?), version
 //   GET  /v1/formats|methods|tasks|models|suites
@@ -32,6 +33,7 @@ import { denoVersion, KVLAB_VERSION } from "../engine/version.ts";
 import { requireToken } from "./auth.ts";
 import { ApiError, errorBody, handleError } from "./errors.ts";
 import { Executor } from "./executor.ts";
+import { acquireLock } from "../engine/bench/lock.ts";
 import { openApiDocument } from "./openapi.ts";
 import { catalogRoutes } from "./routes/catalog.ts";
 import { runRoutes } from "./routes/runs.ts";
@@ -61,6 +63,10 @@ export interface AppOptions {
   readonly env?: Env;
   /** The GPU worker module (default server/run_worker.ts). */
   readonly workerUrl?: URL;
+  /** Where `local:<name>` models live (tasks RunSpecs); none: local models are refused. */
+  readonly modelsDir?: string;
+  /** What task data paths in a tasks RunSpec are relative to; none: such paths are refused. */
+  readonly taskDataDir?: string;
 }
 
 export interface KvlabApp {
@@ -77,6 +83,8 @@ export interface KvlabApp {
 
 export const DEFAULT_MAX_BODY = 64 * 1024;
 export const INDEX_FILE = "kvlab.sqlite";
+/** Held for the app's lifetime: one server per data dir (engine/bench/lock.ts). */
+export const DATA_LOCK = "kvlab.lock";
 
 interface AdapterProbe {
   readonly report: AdapterReport | null;
@@ -87,7 +95,16 @@ export function createApp(o: AppOptions): KvlabApp {
   const device = o.device ?? "auto";
   const env = o.env ?? Deno.env.toObject();
   Deno.mkdirSync(`${o.dataDir}/results`, { recursive: true });
-  const store = new RunStore(`${o.dataDir}/${INDEX_FILE}`);
+  // Before the index is touched: a second server on this data dir would share its queue and
+  // run the same runs twice. Throws LockError naming the holder; a dead holder's lock is taken.
+  const lock = acquireLock(`${o.dataDir}/${DATA_LOCK}`, `kvlab serve (data ${o.dataDir})`);
+  let store: RunStore;
+  try {
+    store = new RunStore(`${o.dataDir}/${INDEX_FILE}`);
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
   const interrupted = store.interruptRunning();
   const executor = new Executor(store, {
     dataDir: o.dataDir,
@@ -104,6 +121,8 @@ export function createApp(o: AppOptions): KvlabApp {
     dataDir: o.dataDir,
     env,
     software: async () => (await adapter()).report?.fallback,
+    modelsDir: o.modelsDir,
+    taskDataDir: o.taskDataDir,
   });
   const indexed = service.sync(o.reindex ?? false);
 
@@ -159,7 +178,7 @@ export function createApp(o: AppOptions): KvlabApp {
   });
   let doc: unknown;
   app.get("/openapi.json", (c) => c.json(doc ??= openApiDocument()));
-  app.route("/v1", catalogRoutes(env));
+  app.route("/v1", catalogRoutes(env, o.modelsDir));
   app.route("/v1/runs", runRoutes(service, { keepAliveMs: o.keepAliveMs ?? 15_000 }));
 
   if (o.autostart ?? true) executor.start();
@@ -170,6 +189,10 @@ export function createApp(o: AppOptions): KvlabApp {
     executor,
     interrupted,
     indexed,
-    close: () => closed ??= executor.close().finally(() => store.close()),
+    close: () =>
+      closed ??= executor.close().finally(() => {
+        store.close();
+        lock.release();
+      }),
   };
 }

@@ -1,14 +1,16 @@
 // What can be run, by name: cache formats, compression methods, tasks and models, read from the
-// engine's registries (the same ones the CLI and the RunSpec schema use). Tasks come from
-// engine/tasks/registry.ts once it exists (loaded on first use; an empty list until then).
-// Models: the `shape:` presets and the snapshots in the local Hugging Face cache.
+// engine's registries (the same ones the CLI and the RunSpec schema use). Models: the `shape:`
+// presets, the built-in models, the snapshots in the local Hugging Face cache, and the folders
+// below the server's --models-dir (`local:<name>`, task runner only).
 
 import { z } from "zod";
 import { formatNames, FORMATS } from "../engine/cache/registry.ts";
 import { METHODS } from "../engine/methods/registry.ts";
+import { BUILTIN_MODELS } from "../engine/model/builtin/mod.ts";
 import { parseConfig } from "../engine/model/config.ts";
 import { type Env, hubCache } from "../engine/model/hub.ts";
 import { parameterCount, presetConfig, PRESETS as MODEL_PRESETS } from "../engine/model/presets.ts";
+import { TASKS } from "../engine/tasks/registry.ts";
 import {
   Budget,
   compositionNames,
@@ -68,50 +70,31 @@ export function suites() {
 
 // --- tasks ---------------------------------------------------------------------------------------
 
-type TaskEntry = z.infer<typeof TaskList>["tasks"][number];
+type TaskItem = z.infer<typeof TaskList>["tasks"][number];
 
-let taskCache: Promise<TaskEntry[]> | undefined;
+let taskCache: TaskItem[] | undefined;
 
-const str = (v: unknown) => (typeof v === "string" ? v : null);
-
-/**
- * engine/tasks/registry.ts's TASKS mapped to the listing; [] where the module does not exist.
- * Loaded dynamically and read field by field, so the server does not break while the task
- * registry's shape settles; parameters are checked against TaskParamInfo.
- */
-export function tasks(): Promise<{ tasks: TaskEntry[] }> {
-  taskCache ??= (async () => {
-    const url = new URL("../engine/tasks/registry.ts", import.meta.url);
-    try {
-      Deno.statSync(url);
-    } catch {
-      return [];
-    }
-    const mod = await import(url.href) as Record<string, unknown>;
-    const list = mod.TASKS ?? mod.default;
-    if (!Array.isArray(list)) return [];
-    return list.map((t: Record<string, unknown>) => {
-      const params = z.array(TaskParamInfo).parse(
-        (Array.isArray(t.params) ? t.params : []).map((p) => ({ ...p })),
-      );
-      return {
-        name: String(t.name),
-        family: str(t.family),
-        description: str(t.description),
-        source: str(t.source) ?? str(t.paper),
-        synthetic: typeof t.synthetic === "boolean" ? t.synthetic : null,
-        model: str(t.model),
-        scoring: str(t.scoring),
-        metrics: Array.isArray(t.metrics) ? t.metrics.map(String) : [],
-        params,
-        paramsSchema: jsonSchema(taskParamsSchema(params)),
-      };
-    });
-  })().catch((e) => {
-    taskCache = undefined;
-    throw e;
+/** engine/tasks/registry.ts's TASKS, with parameter schemas and the built-in models each suits. */
+export function tasks(): { tasks: TaskItem[] } {
+  taskCache ??= TASKS.map((t) => {
+    const params = z.array(TaskParamInfo).parse(t.params.map((p) => ({ ...p })));
+    return {
+      name: t.name,
+      family: t.family,
+      description: t.description,
+      source: t.source,
+      synthetic: t.synthetic,
+      model: t.model,
+      scoring: t.scoring,
+      metrics: [...t.metrics],
+      params,
+      paramsSchema: jsonSchema(taskParamsSchema(params)),
+      builtinModels: Object.entries(BUILTIN_MODELS)
+        .filter(([, b]) => b.supportedTasks.includes(t.name))
+        .map(([name]) => `builtin:${name}`),
+    };
   });
-  return taskCache.then((tasks) => ({ tasks }));
+  return { tasks: taskCache };
 }
 
 // --- models --------------------------------------------------------------------------------------
@@ -208,6 +191,47 @@ export async function cachedModels(env: Env) {
   return { cached: out, hubCache: cache };
 }
 
-export async function models(env: Env) {
-  return { presets: presetModels(), ...(await cachedModels(env)) };
+export function builtinModels() {
+  return Object.entries(BUILTIN_MODELS).map(([name, b]) => ({
+    name: `builtin:${name}`,
+    description: b.description,
+    label: b.label,
+    supportedTasks: [...b.supportedTasks],
+  }));
+}
+
+/** Folders with a config.json below the models dir, one level or two (org/name) deep. */
+export function localModels(modelsDir: string | undefined) {
+  if (modelsDir === undefined) return [];
+  const out: { name: string; path: string }[] = [];
+  const walk = (rel: string, depth: number) => {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [...Deno.readDirSync(`${modelsDir}/${rel}`)];
+    } catch {
+      return;
+    }
+    for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      if (!e.isDirectory || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(e.name)) continue;
+      const name = rel ? `${rel}/${e.name}` : e.name;
+      try {
+        Deno.statSync(`${modelsDir}/${name}/config.json`);
+        out.push({ name: `local:${name}`, path: `${modelsDir}/${name}` });
+      } catch {
+        if (depth < 1) walk(name, depth + 1);
+      }
+    }
+  };
+  walk("", 0);
+  return out;
+}
+
+export async function models(env: Env, modelsDir?: string) {
+  return {
+    presets: presetModels(),
+    ...(await cachedModels(env)),
+    builtin: builtinModels(),
+    local: localModels(modelsDir),
+    modelsDir: modelsDir ?? null,
+  };
 }

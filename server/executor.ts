@@ -6,6 +6,7 @@
 // worker if it has not within the grace period; records already written stay either way.
 
 import type { DeviceChoice } from "../engine/gpu/mod.ts";
+import { acquireLock, type Lock, LockError } from "../engine/bench/lock.ts";
 import { RecordTail, runFolder } from "./records.ts";
 import type { WorkerIn, WorkerOut } from "./run_worker.ts";
 import type { RunStatus } from "./schemas.ts";
@@ -79,7 +80,10 @@ type Outcome = Exclude<WorkerOut, { type: "log" }> | { type: "terminated"; id: s
 
 interface Current {
   readonly id: string;
-  readonly total: number;
+  /** Cells in the run (null: unknown until the runner says, see #refineTotal). */
+  total: number | null;
+  /** Records already in the folder when this execution started. */
+  readonly startCount: number;
   readonly tail: RecordTail;
   stop?: StopReason;
   grace?: ReturnType<typeof setTimeout>;
@@ -88,6 +92,9 @@ interface Current {
 }
 
 const LOG_KEEP = 200;
+
+/** The lock file a run's folder holds while the server runs it (engine/bench/lock.ts). */
+export const RUN_LOCK = "run.lock";
 
 export class Executor {
   readonly events = new RunEvents();
@@ -203,8 +210,23 @@ export class Executor {
 
   #progress(cur: Current): void {
     if (cur.tail.read().length > 0) {
-      this.store.update(cur.id, { cellsDone: Math.min(cur.tail.count, cur.total) });
+      const done = cur.total === null ? cur.tail.count : Math.min(cur.tail.count, cur.total);
+      this.store.update(cur.id, { cellsDone: done });
     }
+  }
+
+  /**
+   * The task runner logs "[k/N ETA …] …" after each cell, N being the cells it has left to run
+   * at its start: with the records there before, that is the run's exact total, which replaces
+   * the server's estimate (null where it could not know it ahead, e.g. data files).
+   */
+  #refineTotal(cur: Current, line: string): void {
+    const m = /^\[(\d+)\/(\d+) ETA /.exec(line);
+    if (!m) return;
+    const total = cur.startCount + Number(m[2]);
+    if (total === cur.total) return;
+    cur.total = total;
+    this.store.update(cur.id, { cellsTotal: total });
   }
 
   async #execute(row: RunRow): Promise<void> {
@@ -222,13 +244,28 @@ export class Executor {
       this.events.notify(row.id);
       return;
     }
+    // The folder is ours while the run writes it (a CLI or another process honouring the same
+    // lock file sees it busy, and the other way round).
+    let lock: Lock;
+    try {
+      lock = acquireLock(`${out.dir}/${RUN_LOCK}`, `kvlab serve: run ${row.id}`);
+    } catch (e) {
+      if (!(e instanceof LockError)) throw e;
+      this.store.update(row.id, {
+        status: "failed",
+        finishedAt: new Date().toISOString(),
+        error: `its results folder is in use: ${e.message}`,
+      });
+      this.events.notify(row.id);
+      return;
+    }
     this.#logs.clear(); // only the run on the GPU keeps its log lines
     this.store.update(row.id, {
       status: "running",
       startedAt: new Date().toISOString(),
       finishedAt: null,
       error: null,
-      cellsDone: Math.min(tail.count, row.cellsTotal),
+      cellsDone: row.cellsTotal === null ? tail.count : Math.min(tail.count, row.cellsTotal),
     });
     this.events.notify(row.id);
 
@@ -238,6 +275,7 @@ export class Executor {
     const cur: Current = {
       id: row.id,
       total: row.cellsTotal,
+      startCount: tail.count,
       tail,
       settle,
       finished: new Promise<RunRow>((resolve) => (finish = resolve)),
@@ -252,6 +290,7 @@ export class Executor {
         if (m.id !== row.id) return;
         if (m.type === "log") {
           this.#log(row.id, m.line);
+          this.#refineTotal(cur, m.line);
           this.#progress(cur);
           this.events.notify(row.id);
         } else {
@@ -300,6 +339,7 @@ export class Executor {
       });
     } finally {
       this.#current = undefined;
+      lock.release();
     }
     finish(final);
     this.events.notify(row.id);

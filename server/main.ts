@@ -2,6 +2,7 @@
 //
 //   deno task serve [--port 8787] [--host 127.0.0.1] [--data DIR] [--reindex]
 //                   [--device auto|gpu|software] [--cors ORIGIN,...] [--max-body BYTES]
+//                   [--models-dir DIR] [--task-data DIR]
 //
 // KVLAB_TOKEN, when set, is the bearer token every mutating request must carry. A host other
 // than loopback is refused without one. SIGINT/SIGTERM stop the server; a run on the GPU is
@@ -10,6 +11,7 @@
 import { parseArgs } from "node:util";
 import { DEVICE_CHOICES, type DeviceChoice } from "../engine/gpu/mod.ts";
 import { createApp, DEFAULT_MAX_BODY, type KvlabApp } from "./app.ts";
+import { LockError } from "../engine/bench/lock.ts";
 
 const HELP = `deno task serve [options]
 
@@ -23,7 +25,12 @@ const HELP = `deno task serve [options]
                         adapter for runs (default auto)
   --cors ORIGIN,...     allow these origins (default: no CORS)
   --max-body BYTES      largest request body (default ${DEFAULT_MAX_BODY})
+  --models-dir DIR      task runs may name folders below DIR as local:<name> (default: none)
+  --task-data DIR       task runs may name data paths (haystack, data, path params) below DIR
+                        (default: none; tasks then read their own defaults)
   --help
+
+One server per data dir: DIR/kvlab.lock names the live holder (a dead one's lock is taken over).
 
 Environment: KVLAB_TOKEN (bearer token for POST/DELETE), HF_HUB_CACHE / HF_HOME (models).`;
 
@@ -65,6 +72,8 @@ export async function serve(args: string[], so: ServeOptions = {}): Promise<Serv
       device: { type: "string", default: "auto" },
       cors: { type: "string" },
       "max-body": { type: "string" },
+      "models-dir": { type: "string" },
+      "task-data": { type: "string" },
       help: { type: "boolean", default: false },
     },
   });
@@ -93,6 +102,8 @@ export async function serve(args: string[], so: ServeOptions = {}): Promise<Serv
     device,
     reindex: values.reindex,
     env,
+    modelsDir: values["models-dir"],
+    taskDataDir: values["task-data"],
   });
   const log = (line: string) => so.quiet || console.log(line);
   if (values.reindex) {
@@ -156,7 +167,10 @@ if (import.meta.main) {
       );
       Deno.exit(2);
     }
-    if (e instanceof RangeError || e instanceof TypeError || e instanceof Deno.errors.AddrInUse) {
+    if (
+      e instanceof RangeError || e instanceof TypeError || e instanceof Deno.errors.AddrInUse ||
+      e instanceof LockError
+    ) {
       console.error(`kvlab serve: ${(e as Error).message}`);
       Deno.exit(2);
     }

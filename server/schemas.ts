@@ -1,22 +1,27 @@
 // The HTTP API's schemas (zod), one place for validation and for /openapi.json. The RunSpec's
 // names come from the engine's registries — formats from FORMATS, method compositions from
-// METHODS via parseComposition, model presets from engine/model/presets.ts, suite presets from
-// PRESETS / MODEL_PRESETS — so a format or method added there is accepted here and documented
-// in /openapi.json with no change to this file. After zod, the engine's own validators
-// (validateKernelSpec, validateModelSpec) run on the resolved spec and stay the authority on
-// cross-field rules (server/suites.ts).
+// METHODS via parseComposition, model presets from engine/model/presets.ts, built-in models from
+// engine/model/builtin/, tasks from engine/tasks/registry.ts, suite presets from PRESETS /
+// MODEL_PRESETS / taskPreset — so a format, method, task or model added there is accepted here
+// and documented in /openapi.json with no change to this file. After zod, the engine's own
+// validators (validateKernelSpec, validateModelSpec, validateTaskSpec) run on the resolved spec
+// and stay the authority on cross-field rules (server/suites.ts).
 //
 // Ranges written here mirror the engine validators' (engine/bench/kernel_spec.ts,
-// model_suite.ts) so clients get field paths and the document states them; the engine checks
-// them again.
+// model_suite.ts, task_spec.ts) so clients get field paths and the document states them; the
+// engine checks them again.
 
 import { z } from "zod";
 import { formatNames } from "../engine/cache/registry.ts";
 import { PRESETS as KERNEL_PRESETS } from "../engine/bench/kernel_spec.ts";
 import { MODEL_PRESETS } from "../engine/bench/model_suite.ts";
+import { CHAT_MODES, FULL, PREFILL_MODES, TASK_PRESET_NAMES } from "../engine/bench/task_spec.ts";
 import type { ParamSpec } from "../engine/methods/method.ts";
 import { METHODS, parseComposition } from "../engine/methods/registry.ts";
+import { BUILTIN_MODELS } from "../engine/model/builtin/mod.ts";
 import { presetNames } from "../engine/model/presets.ts";
+import { TASKS } from "../engine/tasks/registry.ts";
+import type { ParamSpec as TaskParamSpec } from "../engine/tasks/types.ts";
 
 /** Component schemas of /openapi.json, by id. */
 export const registry = z.registry<{ id: string; description?: string }>();
@@ -46,12 +51,18 @@ export function compositionNames(): string[] {
 
 const enumOf = (values: string[]) => z.enum(values as [string, ...string[]]);
 
-/** A method's parameters as a strict zod object, from its ParamSpecs (types, ranges, defaults). */
-export function methodParamsSchema(params: readonly ParamSpec[]) {
+/**
+ * A method's parameters as a strict zod object, from its ParamSpecs (types, ranges, defaults).
+ * `overrides`: every parameter optional and no default filled in (a RunSpec's params are the
+ * overrides the user gave, as the CLI's --params, so the spec hashes as the CLI's does).
+ */
+export function methodParamsSchema(params: readonly ParamSpec[], overrides = false) {
   const shape: Record<string, z.ZodType> = {};
   for (const p of params) {
-    const base = p.type === "int" ? z.int() : z.number();
-    shape[p.name] = base.min(p.min).max(p.max).default(p.default).describe(p.description);
+    const base = (p.type === "int" ? z.int() : z.number()).min(p.min).max(p.max);
+    shape[p.name] = overrides
+      ? base.optional().describe(`${p.description} (default ${p.default})`)
+      : base.default(p.default).describe(p.description);
   }
   return z.object(shape).strict();
 }
@@ -156,9 +167,146 @@ export const ModelRunSpec = named(
   "The model suite: prefill and decode speed and memory per model × format × prompt length.",
 );
 
+// --- the task runner's RunSpec ---------------------------------------------------------------
+
+/** local:<name>: a model folder below the server's --models-dir (no "..", no absolute paths). */
+export const LOCAL_MODEL = /^local:[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/;
+
+/** A path below the server's --task-data dir: relative, no "." or ".." segments. */
+export const DATA_PATH = /^[A-Za-z0-9_][A-Za-z0-9._ -]*(\/[A-Za-z0-9_][A-Za-z0-9._ -]*)*$/;
+
+const builtinNames = Object.keys(BUILTIN_MODELS).map((n) => `builtin:${n}`);
+
+export const TaskModelSource = named(
+  "TaskModelSource",
+  z.union([
+    ...(builtinNames.length
+      ? [
+        enumOf(builtinNames).describe(
+          "a model built into kvlab (synthetic mechanism model, not an LLM: retrieval tasks only)",
+        ),
+      ]
+      : []),
+    enumOf(presetNames().map((n) => `shape:${n}`)).describe(
+      "a real architecture's shapes with random weights (speed and memory; task: fidelity)",
+    ),
+    z.string().regex(HF_ID).describe(
+      "hf:org/name[@revision], already in the local Hugging Face cache (the server never downloads)",
+    ),
+    z.string().regex(LOCAL_MODEL).describe(
+      "local:<name>: a Hugging Face folder below the server's --models-dir",
+    ),
+  ]),
+  "A model for the task runner.",
+);
+
+/** Every method name a tasks RunSpec accepts: full, <method>, <method>+<format>. */
+export function taskMethodNames(): string[] {
+  return [FULL, ...compositionNames()];
+}
+
+const compositionsOf = (method: string) =>
+  compositionNames().filter((c) => c === method || c.startsWith(`${method}+`));
+
+export const TaskMethod = named(
+  "TaskMethod",
+  z.union([
+    enumOf(taskMethodNames()).describe('"full", "<method>" or "<method>+<format>"'),
+    z.discriminatedUnion("name", [
+      z.object({ name: z.literal(FULL) }).strict(),
+      ...METHODS.map((m) =>
+        z.object({
+          name: enumOf(compositionsOf(m.name)),
+          params: methodParamsSchema(m.params, true).optional().describe(
+            `${m.name}'s parameter overrides (MethodParams.${m.name})`,
+          ),
+        }).strict()
+      ),
+    ]),
+  ]),
+  "A method by name, or {name, params} with parameter overrides (checked against its ranges).",
+);
+
+export const TaskEntrySchema = named(
+  "TaskEntry",
+  z.union([
+    enumOf(TASKS.map((t) => t.name)).describe("a task from GET /v1/tasks"),
+    z.discriminatedUnion(
+      "name",
+      TASKS.map((t) =>
+        z.object({
+          name: z.literal(t.name),
+          params: taskParamsSchema(t.params, true).optional().describe(
+            `${t.name}'s parameter overrides; paths are relative to the server's --task-data dir`,
+          ),
+          models: z.array(z.string()).min(1).max(16).optional().describe(
+            "only these of the spec's models run the task (default: every model that can)",
+          ),
+        }).strict()
+      ) as unknown as [z.ZodObject, ...z.ZodObject[]],
+    ),
+  ]),
+  "A task by name (the preset's parameters for it, if any), or {name, params}.",
+);
+
+const dataPath = (what: string) =>
+  z.string().regex(DATA_PATH, "expected a relative path without . or .. segments").nullable()
+    .optional().describe(
+      `${what}, relative to the server's --task-data dir; null: the task's default`,
+    );
+
+export const TaskRunSpec = named(
+  "TaskRunSpec",
+  z.object({
+    suite: z.literal("tasks"),
+    preset: enumOf([...TASK_PRESET_NAMES]).optional().describe(
+      `${TASK_PRESET_NAMES.join(" | ")}; omitted: default on a GPU, smoke on a software adapter`,
+    ),
+    models: list(TaskModelSource, "models", 16).optional().describe(
+      "models (default: the preset's, builtin:induction)",
+    ),
+    methods: list(TaskMethod, "methods").optional().describe(
+      'methods: "full" (no compression) and eviction methods, optionally "+<format>"',
+    ),
+    formats: list(enumOf(formatNames()), "formats").optional().describe(
+      "cache formats for full and for methods named without +<format>",
+    ),
+    budgets: z.array(Budget).max(16).refine(distinct, "budgets: entries must be distinct")
+      .optional().describe("method budgets (full takes none)"),
+    tasks: list(TaskEntrySchema, "tasks").optional().describe("tasks (default: the preset's)"),
+    lengths: list(z.int().min(16).max(1 << 22), "lengths").optional().describe(
+      "context lengths in tokens (each task's token budget)",
+    ),
+    samples: z.int().min(1).max(100000).optional().describe(
+      "samples per task cell (per depth for grid tasks; rows taken for data tasks)",
+    ),
+    depths: z.array(z.number().min(0).max(1)).min(1).max(101).refine(
+      distinct,
+      "depths: entries must be distinct",
+    ).nullable().optional().describe("needle depths (fractions) for grid tasks; null: each task's"),
+    batchSize: z.int().min(1).max(65535).optional().describe("sequences decoded together (B)"),
+    memoryBudget: z.int().min(1 << 20).nullable().optional().describe(
+      "bytes: also find each variant's largest batch within it (maxBatch records)",
+    ),
+    prefill: enumOf([...PREFILL_MODES]).optional().describe(
+      "dense, or streaming (compress as the prompt is read) where the engine supports it",
+    ),
+    maxNewTokens: z.int().min(1).max(1 << 16).nullable().optional().describe(
+      "cap on each sample's generation; null: the task's own",
+    ),
+    chat: enumOf([...CHAT_MODES]).optional().describe(
+      "chat template: auto = when the model has one",
+    ),
+    haystack: dataPath("essay folder for haystack tasks"),
+    data: dataPath("data file or folder for loaded tasks (longbench, ruler_jsonl)"),
+    seed: z.int().min(0).max(0xffffffff).optional().describe("seed (default 0)"),
+  }).strict(),
+  "The task runner: model × method(+params) × budget × format × task × length × batch × sample.",
+);
+
 export const RunSpec = named(
   "RunSpec",
-  z.discriminatedUnion("suite", [KernelRunSpec, ModelRunSpec]),
+  z.discriminatedUnion("suite", [KernelRunSpec, ModelRunSpec, TaskRunSpec]),
   "What to run: one suite's spec. Omitted fields take the preset's values, as the CLI does.",
 );
 export type RunSpecInput = z.infer<typeof RunSpec>;
@@ -178,7 +326,14 @@ export const RunStatusSchema = named("RunStatus", z.enum(RUN_STATUSES));
 
 export const Progress = named(
   "Progress",
-  z.object({ done: z.int().min(0), total: z.int().min(0) }),
+  z.object({
+    done: z.int().min(0),
+    total: z.int().min(0).nullable().describe(
+      "null: not known before the run starts (tasks whose sample count comes from data files " +
+        "the server could not read, or a model whose head dim it cannot see); the runner's own " +
+        "count replaces it once the run starts",
+    ),
+  }),
   "Cells recorded in records.jsonl and cells in the spec.",
 );
 
@@ -320,8 +475,14 @@ export const TaskParamInfo = named(
   }),
 );
 
-/** Task ParamSpecs → a strict zod object (for the listing's JSON Schema and a tasks RunSpec). */
-export function taskParamsSchema(params: readonly z.infer<typeof TaskParamInfo>[]) {
+/**
+ * Task ParamSpecs → a strict zod object (for the listing's JSON Schema and a tasks RunSpec).
+ * `overrides`: every parameter optional, no default filled in (the RunSpec's params).
+ */
+export function taskParamsSchema(
+  params: readonly (z.infer<typeof TaskParamInfo> | TaskParamSpec)[],
+  overrides = false,
+) {
   const shape: Record<string, z.ZodType> = {};
   for (const p of params) {
     const num = (int: boolean) => {
@@ -339,6 +500,13 @@ export function taskParamsSchema(params: readonly z.infer<typeof TaskParamInfo>[
       : p.type === "numbers"
       ? z.array(num(false)).min(1)
       : z.string().min(1);
+    if (overrides) {
+      const d = p.default === undefined
+        ? "required by the task"
+        : `default ${JSON.stringify(p.default)}`;
+      shape[p.name] = t.optional().describe(`${p.description} (${d})`);
+      continue;
+    }
     t = t.describe(p.description);
     shape[p.name] = p.default === undefined ? t.optional() : t.default(p.default as never);
   }
@@ -359,9 +527,10 @@ export const TaskList = named(
       metrics: z.array(z.string()),
       params: z.array(TaskParamInfo),
       paramsSchema: z.record(z.string(), z.unknown()).describe("JSON Schema of the params object"),
+      builtinModels: z.array(z.string()).describe("built-in models that can be scored on it"),
     })),
   }),
-  "The task registry (engine/tasks/registry.ts); empty where it does not exist.",
+  "The task registry (engine/tasks/registry.ts).",
 );
 
 export const ModelList = named(
@@ -385,8 +554,20 @@ export const ModelList = named(
       config: z.record(z.string(), z.unknown()).nullable(),
     })),
     hubCache: z.string().nullable(),
+    builtin: z.array(z.object({
+      name: z.string().describe("builtin:<name>"),
+      description: z.string(),
+      label: z.string().describe("what its scores mean (shown beside every figure)"),
+      supportedTasks: z.array(z.string()),
+    })).describe("models built into kvlab (task runner only)"),
+    local: z.array(z.object({
+      name: z.string().describe("local:<name>"),
+      path: z.string(),
+    })).describe("folders with a config.json below the server's --models-dir (task runner only)"),
+    modelsDir: z.string().nullable(),
   }),
-  "shape: presets (random weights of real architectures) and models in the local Hugging Face cache.",
+  "shape: presets (random weights of real architectures), built-in models, models in the local " +
+    "Hugging Face cache and below the server's --models-dir.",
 );
 
 export const SuiteList = named(

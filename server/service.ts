@@ -23,6 +23,10 @@ export interface ServiceOptions {
   readonly env: Env;
   /** Whether the server's adapter is a software one (for preset defaults). */
   readonly software: () => Promise<boolean | undefined>;
+  /** Where `local:<name>` models live (task runner); none: refused. */
+  readonly modelsDir?: string;
+  /** What task data paths are relative to (task runner); none: refused. */
+  readonly taskDataDir?: string;
 }
 
 export const TERMINAL: readonly RunStatus[] = ["done", "failed", "cancelled", "interrupted"];
@@ -84,6 +88,8 @@ export class RunService {
       spec = await suite.normalize(parsed.data as Record<string, unknown>, {
         software: await this.o.software(),
         env: this.o.env,
+        modelsDir: this.o.modelsDir,
+        taskDataDir: this.o.taskDataDir,
       });
     } catch (e) {
       if (e instanceof RangeError || e instanceof TypeError) {
@@ -115,11 +121,14 @@ export class RunService {
     Deno.mkdirSync(out.dir, { recursive: true });
     // Reached only when the folder holds no spec.json hashing to this id (find() indexes one
     // that does), so this writes or replaces it.
+    for (const [name, value] of Object.entries(suite.files?.(spec) ?? {})) {
+      writeJson(`${out.dir}/${name}`, value);
+    }
     writeJson(out.specPath, {
       ...(spec as object),
       runId: id,
       specHash: hash,
-      command: suite.command(spec),
+      command: suite.command(spec, out.dir),
     });
     const done = countRecords(out.recordsPath);
     const row = this.store.insert({
@@ -280,7 +289,7 @@ export class RunService {
       console.error(`kvlab serve: ${out.dir}: spec.json does not hash to ${id}; not indexed`);
       return false;
     }
-    let total: number | undefined;
+    let total: number | null | undefined;
     let specError: string | null = null;
     try {
       suite.validate(spec);
@@ -296,11 +305,14 @@ export class RunService {
     } catch (e) {
       readError = (e as Error).message;
     }
-    total ??= records.length;
-    const done = Math.min(records.length, total);
+    if (total === undefined) total = records.length;
+    const done = total === null ? records.length : Math.min(records.length, total);
+    const finished = exists(out.summaryPath) && (total === null || done >= total);
+    // A finished run whose total could not be computed ahead: its records are all its cells.
+    if (finished && total === null) total = done;
     const status: RunStatus = readError
       ? "failed"
-      : exists(out.summaryPath) && done >= total
+      : finished
       ? "done"
       : specError
       ? "failed"

@@ -15,7 +15,8 @@ export interface RunRow {
   readonly spec: Record<string, unknown>;
   readonly specHash: string;
   readonly cellsDone: number;
-  readonly cellsTotal: number;
+  /** null: not known yet (stored as -1: the column predates unknown totals). */
+  readonly cellsTotal: number | null;
   readonly queueSeq: number | null;
   readonly createdAt: string | null;
   readonly startedAt: string | null;
@@ -27,7 +28,7 @@ export interface RunRow {
 export type NewRun = Omit<RunRow, "seq" | "queueSeq" | "updatedAt">;
 
 export type RunPatch = Partial<
-  Pick<RunRow, "status" | "cellsDone" | "startedAt" | "finishedAt" | "error">
+  Pick<RunRow, "status" | "cellsDone" | "cellsTotal" | "startedAt" | "finishedAt" | "error">
 >;
 
 const SCHEMA = `
@@ -53,6 +54,7 @@ CREATE INDEX IF NOT EXISTS runs_status_queue ON runs(status, queue_seq);
 const COLUMNS: Record<keyof RunPatch, string> = {
   status: "status",
   cellsDone: "cells_done",
+  cellsTotal: "cells_total",
   startedAt: "started_at",
   finishedAt: "finished_at",
   error: "error",
@@ -67,7 +69,7 @@ function toRow(r: Record<string, unknown>): RunRow {
     spec: JSON.parse(String(r.spec)),
     specHash: String(r.spec_hash),
     cellsDone: Number(r.cells_done),
-    cellsTotal: Number(r.cells_total),
+    cellsTotal: Number(r.cells_total) < 0 ? null : Number(r.cells_total),
     queueSeq: r.queue_seq === null ? null : Number(r.queue_seq),
     createdAt: r.created_at as string | null,
     startedAt: r.started_at as string | null,
@@ -109,7 +111,7 @@ export class RunStore {
       JSON.stringify(run.spec),
       run.specHash,
       run.cellsDone,
-      run.cellsTotal,
+      run.cellsTotal ?? -1,
       run.createdAt,
       run.startedAt,
       run.finishedAt,
@@ -123,7 +125,11 @@ export class RunStore {
     const keys = Object.keys(patch) as (keyof RunPatch)[];
     const sets = keys.map((k) => `${COLUMNS[k]} = ?`);
     this.db.prepare(`UPDATE runs SET ${[...sets, "updated_at = ?"].join(", ")} WHERE id = ?`)
-      .run(...keys.map((k) => patch[k] ?? null), new Date().toISOString(), id);
+      .run(
+        ...keys.map((k) => (k === "cellsTotal" ? patch[k] ?? -1 : patch[k] ?? null)),
+        new Date().toISOString(),
+        id,
+      );
     return this.get(id)!;
   }
 

@@ -32,6 +32,7 @@ import type { Gpu } from "../engine/gpu/mod.ts";
 import { cachedSnapshot, type Env, parseHubId } from "../engine/model/hub.ts";
 import { ApiError } from "./errors.ts";
 import { KernelRunSpec, ModelRunSpec } from "./schemas.ts";
+import { TASKS } from "./suite_tasks.ts";
 
 /** What normalize() may look at besides the request. */
 export interface NormalizeEnv {
@@ -39,6 +40,10 @@ export interface NormalizeEnv {
   readonly software: boolean | undefined;
   /** Environment for the Hugging Face cache lookup. */
   readonly env: Env;
+  /** Where `local:<name>` models live (the server's --models-dir); none: they are refused. */
+  readonly modelsDir?: string;
+  /** What task data paths are relative to (--task-data); none: paths are refused. */
+  readonly taskDataDir?: string;
 }
 
 export interface RunContext<S> {
@@ -60,10 +65,18 @@ export interface SuiteAdapter<S = unknown> {
   normalize(input: Record<string, unknown>, env: NormalizeEnv): Promise<S>;
   /** The engine's validator on a spec read back (spec.json, the index). */
   validate(spec: S): void;
-  /** Distinct cells the spec expands to. */
-  totalCells(spec: S): number;
-  /** The equivalent `deno task bench` command (spec.json's `command`). */
-  command(spec: S): string;
+  /**
+   * Distinct cells the spec expands to; null where that is not knowable before the run (the
+   * executor then takes the runner's own count once it starts).
+   */
+  totalCells(spec: S): number | null;
+  /**
+   * The equivalent `deno task bench` command (spec.json's `command`); `dir`: the run folder
+   * (default: the CLI's, data/results/<run id>).
+   */
+  command(spec: S, dir?: string): string;
+  /** Files written beside spec.json when the run is submitted (name → JSON value). */
+  files?(spec: S): Readonly<Record<string, unknown>>;
   run(ctx: RunContext<S>): Promise<readonly unknown[]>;
   summarize(spec: S, records: readonly unknown[]): unknown;
   writeSummary(out: ResultsDir, summary: unknown): void;
@@ -201,6 +214,7 @@ export const MODEL: SuiteAdapter<ModelSpec> = {
 export const SUITES: Readonly<Record<string, SuiteAdapter>> = {
   kernels: KERNELS as SuiteAdapter,
   model: MODEL as SuiteAdapter,
+  tasks: TASKS as SuiteAdapter,
 };
 
 export function getSuite(name: string): SuiteAdapter {

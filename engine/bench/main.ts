@@ -16,7 +16,25 @@ import {
   validateKernelSpec,
   writeSummary,
 } from "./kernel_suite.ts";
+import { acquireLock, LockError } from "./lock.ts";
 import { resultsDir, ResultsError, specHash, writeJson } from "./results.ts";
+import {
+  list,
+  listing,
+  parseDepth,
+  parseLength,
+  TASK_OPTIONS,
+  taskSpecFromArgs,
+  taskSpecFromValues,
+  type TaskValues,
+} from "./task_cli.ts";
+import { runTaskSuite } from "./task_suite.ts";
+import { summarizeTasks, taskTable } from "./task_summary.ts";
+import type { TaskRunSpec } from "./task_spec.ts";
+import { TaskDataError } from "../tasks/types.ts";
+import { ModelError } from "../model/errors.ts";
+
+export { parseDepth, parseLength };
 import type { Budget } from "../methods/budget.ts";
 import {
   MODEL_PRESETS,
@@ -30,15 +48,44 @@ import {
 
 const HELP = `deno task bench [options]
 
-  --suite kernels|model     what to run (default kernels). model: end-to-end prefill and
-                            decode of --models (shape:<preset> or a folder) with each of
-                            --formats, at --lengths prompt tokens, --batch, --new-tokens; TTFT,
-                            tokens/s, KV and peak bytes, decode vs the weight-bandwidth roofline
-                            (smoke: shape:tiny; default: shape:llama-3.2-1b, shape:llama-3-8b)
-  --preset smoke|default|full
-                            smoke: 256 and 1K tokens, finishes in about a minute on a software
-                            adapter; default: 1K–32K; full: 1K–128K. Without --preset: default
-                            on a GPU, smoke on a software adapter (said in the output)
+With no options: the kernel suite (decode attention over every cache format, with the
+kernel-level needle grid) and then the task suite (accuracy, memory and speed of every method on
+the embedded builtin:induction model), each into its own results folder under data/results/.
+
+  --suite all|kernels|model|tasks
+                            all (default): kernels, then tasks. kernels: decode attention per
+                            cache format vs the copy-kernel roofline, and the needle grid.
+                            model: end-to-end speed of --models per format (random-weight
+                            shape: models). tasks: the runner: model × method × budget × format
+                            × task × length × batch × sample, scored and measured
+  --preset smoke|quick|default|paper|full
+                            smoke: seconds; quick: minutes on a software adapter; default: a GPU
+                            host; paper: the longctx_bench comparison (needs --model and
+                            --data); full: everything. Without --preset: default on a GPU,
+                            smoke on a software adapter (said in the output)
+  --list                    every method, format, task and model, with parameters
+
+task suite (--suite tasks|all):
+  --model M | --models a,b  builtin:induction (default), shape:<preset>, hf:org/name[@rev], or a
+                            Hugging Face folder
+  --methods a,b             full and/or methods, "<method>[+<format>]" (see --list)
+  --params m.p=v,...        method parameters, e.g. snapkv.window=64,h2o.recent=32
+  --formats a,b             cache formats for full and bare methods
+  --ratios 2,4,8            keep 1/x of the prompt; --budgets 128,1k: tokens per KV head
+  --tasks a,b               tasks (see --list); --samples N per cell; --depths 0,50,100 (%)
+  --lengths 1k,4k           context lengths (k = 1024)
+  --batch N                 sequences decoded together (the sample repeated N times)
+  --memory-budget 8GiB      per method: the largest batch whose peak GPU bytes fit, and its
+                            decode throughput
+  --prefill dense           prefill mode (streaming is not built yet)
+  --new-tokens N            cap each sample's generation length
+  --chat auto|on|off        wrap prompts in the model's chat template (auto: when it has one)
+  --haystack DIR            essay folder for haystack tasks (e.g. ../shared/data/PaulGrahamEssays)
+  --data PATH               data for loaded tasks (LongBench folder, RULER jsonl)
+  --config run.json         spec fields as JSON (flags override it)
+  --json                    print summary.json to stdout (progress goes to stderr)
+
+kernel suite (--suite kernels|all):
   --formats a,b             cache formats (default all: ${formatNames().join(", ")})
   --lengths 1k,4k,...       context lengths (k = 1024); overrides the preset's
   --batch N                 batch size B (default 1)
@@ -46,44 +93,30 @@ const HELP = `deno task bench [options]
                             layer shape (default Llama-3-8B: 32, 8, 128)
   --reps N --warmup N       timed runs (median reported) and discarded warm-up runs
   --copy-mib N              copy-kernel size for the bandwidth roofline
-  --needle-depths 0,50,100  needle depths in percent, or none (default: the preset's:
-                            smoke 0,50,100; default and full 0,10,...,100)
-  --methods a,b+kivi4|none  eviction methods for the needle cells, each "<method>[+<format>]"
-                            (default: every method, stored as fp16)
-  --ratios 2,4,8            method budgets as ratios: keep 1/x of the context (default: the
-                            preset's: smoke 4; default and full 2,4,8)
-  --budgets 128,1k          method budgets in tokens per KV head (with or instead of --ratios)
+  --needle-depths 0,50,100  needle depths in percent, or none
+  --methods a,b+kivi4|none  eviction methods for the needle cells
+  --ratios 2,4,8 / --budgets 128,1k
+                            method budgets for the needle cells
+
+model suite (--suite model): --models, --formats, --lengths, --batch, --new-tokens, --copy-mib
+
+common:
   --seed N                  input seed (default 0)
   --device auto|gpu|software
                             adapter choice (default auto: a software adapter is used but every
                             record is labelled non-representative)
   --out DIR                 results folder (default data/results/<run id>); an existing folder
-                            with the same spec resumes
-  --help`;
+                            with the same spec resumes, skipping finished cells
+  --help
 
-export function parseLength(text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$/.exec(text);
-  const value = m
-    ? Number(m[1]) *
-      (m[2].toLowerCase() === "k" ? 1024 : m[2].toLowerCase() === "m" ? 1024 * 1024 : 1)
-    : NaN;
-  if (!Number.isInteger(value) || value < 1) {
-    throw new RangeError(
-      `context length: got "${text}", expected a positive integer such as 512, 4k or 32k`,
-    );
-  }
-  return value;
-}
-
-/** A needle depth in percent ("25" or "25%") → a fraction. */
-export function parseDepth(text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*%?\s*$/.exec(text);
-  const value = m ? Number(m[1]) : NaN;
-  if (!(value >= 0 && value <= 100)) {
-    throw new RangeError(`needle depth: got "${text}", expected a percentage from 0 to 100`);
-  }
-  return value / 100;
-}
+examples:
+  deno task bench                                   # the embedded default
+  deno task bench --suite tasks --preset quick      # minutes on a software adapter
+  deno task bench --suite tasks --methods full,snapkv,snapkv+kivi4 --ratios 4,8 \\
+      --tasks passkey --lengths 4k,16k --depths 0,50,100
+  deno task bench --suite tasks --model hf:meta-llama/Llama-3.2-1B-Instruct --preset paper \\
+      --data ../shared/data/LongBench
+  deno task bench --suite tasks --model shape:llama-3-8b --tasks fidelity --memory-budget 40GiB`;
 
 /** --ratios and --budgets → budgets; neither given: the preset's ratios. */
 function budgetsFrom(
@@ -109,11 +142,6 @@ function budgetsFrom(
     out.push(...presetRatios.map((ratio) => ({ ratio })));
   }
   return out;
-}
-
-/** A comma-separated flag value → its non-empty, trimmed items. */
-function list(text: string): string[] {
-  return text.split(",").map((x) => x.trim()).filter((x) => x !== "");
 }
 
 function deviceFlag(text: string | undefined): DeviceChoice {
@@ -216,7 +244,7 @@ export function specFromArgs(args: string[], software: boolean): CliResult | "he
   return { spec, device, out: values.out };
 }
 
-export const SUITES = ["kernels", "model"] as const;
+export const SUITES = ["kernels", "model", "tasks", "all"] as const;
 
 /** Parses the flags of `--suite model` into a validated spec. */
 export function modelSpecFromArgs(
@@ -262,7 +290,84 @@ export function modelSpecFromArgs(
 function suiteOf(args: string[]): string {
   const i = args.indexOf("--suite");
   if (i >= 0) return args[i + 1] ?? "";
-  return args.find((a) => a.startsWith("--suite="))?.slice(8) ?? "kernels";
+  return args.find((a) => a.startsWith("--suite="))?.slice(8) ?? "all";
+}
+
+/** Flags only one suite reads; everything else in `--suite all` goes to both. */
+const KERNEL_ONLY = [
+  "heads",
+  "kv-heads",
+  "head-dim",
+  "reps",
+  "warmup",
+  "copy-mib",
+  "needle-depths",
+];
+const ALL_OPTIONS = {
+  ...TASK_OPTIONS,
+  heads: { type: "string" },
+  "kv-heads": { type: "string" },
+  "head-dim": { type: "string" },
+  reps: { type: "string" },
+  warmup: { type: "string" },
+  "copy-mib": { type: "string" },
+  "needle-depths": { type: "string" },
+} as const;
+
+/** The kernel preset a task preset implies in `--suite all`. */
+const KERNEL_PRESET: Record<string, string> = {
+  smoke: "smoke",
+  quick: "smoke",
+  default: "default",
+  paper: "default",
+  full: "full",
+};
+
+/** `--suite all` flags → the kernel suite's args and the task suite's values. */
+export function splitAll(
+  args: string[],
+): { kernelArgs: string[]; taskValues: Record<string, unknown> } {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: ALL_OPTIONS,
+  });
+  const kernelArgs: string[] = [];
+  const taskValues: Record<string, unknown> = {};
+  const kernelKeys = new Set([
+    ...KERNEL_ONLY,
+    "formats",
+    "lengths",
+    "ratios",
+    "budgets",
+    "seed",
+    "device",
+    "batch",
+    "out",
+  ]);
+  for (const [k, v] of Object.entries(values)) {
+    if (k === "suite") continue;
+    if (!KERNEL_ONLY.includes(k)) taskValues[k] = v;
+    if (k === "preset") {
+      const kp = KERNEL_PRESET[String(v)];
+      if (kp) kernelArgs.push("--preset", kp);
+    } else if (k === "methods") {
+      const m = list(String(v)).filter((x) => x !== "full");
+      kernelArgs.push("--methods", m.length > 0 ? m.join(",") : "none");
+    } else if (kernelKeys.has(k)) {
+      kernelArgs.push(`--${k}`, String(v));
+    }
+  }
+  return { kernelArgs, taskValues };
+}
+
+function deviceOf(args: string[]): DeviceChoice {
+  return deviceFlag(
+    args.indexOf("--device") >= 0
+      ? args[args.indexOf("--device") + 1]
+      : (args.find((a) => a.startsWith("--device="))?.slice(9) ?? "auto"),
+  );
 }
 
 export async function main(args: string[]): Promise<number> {
@@ -270,64 +375,155 @@ export async function main(args: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const deviceArg = args.indexOf("--device") >= 0
-    ? args[args.indexOf("--device") + 1]
-    : (args.find((a) => a.startsWith("--device="))?.slice(9) ?? "auto");
+  if (args.includes("--list")) {
+    console.log(listing());
+    return 0;
+  }
   const suite = suiteOf(args);
+  if (!(SUITES as readonly string[]).includes(suite)) {
+    throw new RangeError(`--suite: got "${suite}", expected one of ${SUITES.join(", ")}`);
+  }
+  const device = deviceOf(args);
   if (suite === "model") {
     modelSpecFromArgs(args, false); // bad flags fail before the GPU is touched
-    const gpu = await Gpu.open({ device: deviceArg as DeviceChoice });
+    const gpu = await Gpu.open({ device });
     announce(gpu, args);
     return await runModel(gpu, modelSpecFromArgs(args, gpu.report.fallback), args);
   }
-  // Validate flags that do not depend on the adapter before touching the GPU.
-  specFromArgs(args, false);
-  const gpu = await Gpu.open({ device: deviceArg as DeviceChoice });
-  const parsed = specFromArgs(args, gpu.report.fallback);
-  if (parsed === "help") return 0;
+  if (suite === "kernels") {
+    specFromArgs(args, false); // bad flags fail before the GPU is touched
+    const gpu = await Gpu.open({ device });
+    announce(gpu, args);
+    const parsed = specFromArgs(args, gpu.report.fallback);
+    if (parsed === "help") return 0;
+    await runKernels(gpu, parsed, args);
+    return 0;
+  }
+  if (suite === "tasks") {
+    taskSpecFromArgs(args, false);
+    const gpu = await Gpu.open({ device });
+    announce(gpu, args);
+    await runTasks(gpu, taskSpecFromArgs(args, gpu.report.fallback), args);
+    return 0;
+  }
+  // all: the kernel suite (with its needle grid), then the task runner
+  const { kernelArgs, taskValues } = splitAll(args);
+  specFromArgs(kernelArgs, false);
+  taskSpecFromValues(taskValues as TaskValues, false);
+  const gpu = await Gpu.open({ device });
+  announce(gpu, args);
+  const software = gpu.report.fallback;
+  const kernels = specFromArgs(kernelArgs, software);
+  const tasks = taskSpecFromValues(taskValues as TaskValues, software);
+  if (kernels === "help") return 0;
+  if (tasks.out) {
+    const hash = await specHash(kernels.spec);
+    kernels.out = `${tasks.out}/kernels-${hash.slice(0, 12)}`;
+  }
+  console.log("== kernel suite ==");
+  const k = await runKernels(gpu, kernels, args);
+  console.log("\n== task suite ==");
+  const t = await runTasks(gpu, tasks, args, true);
+  console.log(`\nresults: ${k} and ${t}`);
+  return 0;
+}
+
+async function runKernels(gpu: Gpu, parsed: CliResult, args: string[]): Promise<string> {
   const { spec } = parsed;
   const a = gpu.report;
-  announce(gpu, args);
   const hash = await specHash(spec);
   const runId = `kernels-${hash.slice(0, 12)}`;
   const dir = parsed.out ?? `data/results/${runId}`;
   const out = resultsDir(dir);
   Deno.mkdirSync(dir, { recursive: true });
-  writeJson(out.specPath, {
-    ...spec,
-    runId,
-    specHash: hash,
-    command: ["deno", "task", "bench", ...args].join(" "),
-  });
-  console.log(
-    `run ${runId}: ${spec.formats.length} formats × ${spec.lengths.length} lengths, H=${spec.heads} Hkv=${spec.kvHeads} D=${spec.headDim} B=${spec.batchSize} → ${dir}`,
-  );
-  const records = await runKernelSuite({
-    gpu,
-    spec,
-    runId,
-    specHash: hash,
-    out,
-    log: (l) => console.log(l),
-  });
-  const summary = summarize(spec, records);
-  writeSummary(out, summary);
-  console.log("");
-  console.log(formatTable(records));
-  console.log("");
-  const needles = needleTable(records);
-  if (needles) console.log(needles + "\n");
-  for (const t of summary.targets) {
-    const detail = t.values.map((v) => `${v.T}: ${v.value.toFixed(2)}`).join(", ");
+  const lock = acquireLock(`${dir}/run.lock`, `deno task bench (${runId})`);
+  try {
+    writeJson(out.specPath, {
+      ...spec,
+      runId,
+      specHash: hash,
+      command: ["deno", "task", "bench", ...args].join(" "),
+    });
     console.log(
-      `target ${t.name} ${t.name.includes("fraction") ? "≥" : "≤"} ${t.limit}: ${t.status}${
-        detail ? ` (${detail})` : " (needs a GPU and N ≥ 32K)"
-      }`,
+      `run ${runId}: ${spec.formats.length} formats × ${spec.lengths.length} lengths, H=${spec.heads} Hkv=${spec.kvHeads} D=${spec.headDim} B=${spec.batchSize} → ${dir}`,
     );
+    const records = await runKernelSuite({
+      gpu,
+      spec,
+      runId,
+      specHash: hash,
+      out,
+      log: (l) => console.log(l),
+    });
+    const summary = summarize(spec, records);
+    writeSummary(out, summary);
+    console.log("");
+    console.log(formatTable(records));
+    console.log("");
+    const needles = needleTable(records);
+    if (needles) console.log(needles + "\n");
+    for (const t of summary.targets) {
+      const detail = t.values.map((v) => `${v.T}: ${v.value.toFixed(2)}`).join(", ");
+      console.log(
+        `target ${t.name} ${t.name.includes("fraction") ? "≥" : "≤"} ${t.limit}: ${t.status}${
+          detail ? ` (${detail})` : " (needs a GPU and N ≥ 32K)"
+        }`,
+      );
+    }
+    if (a.fallback) console.log("(software adapter: timings above are not representative)");
+    console.log(`results: ${out.recordsPath}, ${out.summaryPath}`);
+    return dir;
+  } finally {
+    lock.release();
   }
-  if (a.fallback) console.log("(software adapter: timings above are not representative)");
-  console.log(`results: ${out.recordsPath}, ${out.summaryPath}`);
-  return 0;
+}
+
+async function runTasks(
+  gpu: Gpu,
+  parsed: { spec: TaskRunSpec; out?: string; json: boolean },
+  args: string[],
+  nested = false,
+): Promise<string> {
+  const { spec } = parsed;
+  const hash = await specHash(spec);
+  const runId = `tasks-${hash.slice(0, 12)}`;
+  const dir = parsed.out
+    ? (nested ? `${parsed.out}/${runId}` : parsed.out)
+    : `data/results/${runId}`;
+  const out = resultsDir(dir);
+  Deno.mkdirSync(dir, { recursive: true });
+  const lock = acquireLock(`${dir}/run.lock`, `deno task bench (${runId})`);
+  try {
+    writeJson(out.specPath, {
+      ...spec,
+      runId,
+      specHash: hash,
+      command: ["deno", "task", "bench", ...args].join(" "),
+    });
+    const log = parsed.json ? (l: string) => console.error(l) : (l: string) => console.log(l);
+    log(
+      `run ${runId}: ${spec.models.join(", ")} × ${spec.tasks.map((t) => t.name).join(", ")} × ${
+        spec.methods.map((m) => m.name).join(", ")
+      } × ${spec.formats.join(", ")} at ${
+        spec.lengths.join(", ")
+      } tokens, B=${spec.batchSize} → ${dir}`,
+    );
+    const records = await runTaskSuite({ gpu, spec, runId, specHash: hash, out, log });
+    const summary = summarizeTasks(spec, records);
+    writeJson(out.summaryPath, summary);
+    if (parsed.json) {
+      console.log(JSON.stringify(summary));
+    } else {
+      console.log("\n" + taskTable(records) + "\n");
+      if (gpu.report.fallback) {
+        console.log("(software adapter: timings above are not representative)");
+      }
+      console.log(`results: ${out.recordsPath}, ${out.summaryPath}`);
+    }
+    return dir;
+  } finally {
+    lock.release();
+  }
 }
 
 function announce(gpu: Gpu, args: string[]): void {
@@ -360,32 +556,39 @@ async function runModel(
   const dir = parsed.out ?? `data/results/${runId}`;
   const out = resultsDir(dir);
   Deno.mkdirSync(dir, { recursive: true });
-  writeJson(out.specPath, {
-    ...spec,
-    runId,
-    specHash: hash,
-    command: ["deno", "task", "bench", ...args].join(" "),
-  });
-  console.log(
-    `run ${runId}: ${spec.models.join(", ")} × ${spec.formats.join(", ")} × T=${
-      spec.lengths.join(",")
-    } B=${spec.batchSize} → ${dir}`,
-  );
-  const records = await runModelSuite({
-    gpu,
-    spec,
-    runId,
-    specHash: hash,
-    out,
-    log: (l) => console.log(l),
-  });
-  const summary = summarizeModel(spec, records);
-  writeModelSummary(out, summary);
-  console.log("\n" + modelTable(records) + "\n");
-  console.log(`target ${summary.target.name}: ${summary.target.status}`);
-  if (gpu.report.fallback) console.log("(software adapter: timings above are not representative)");
-  console.log(`results: ${out.recordsPath}, ${out.summaryPath}`);
-  return 0;
+  const lock = acquireLock(`${dir}/run.lock`, `deno task bench (${runId})`);
+  try {
+    writeJson(out.specPath, {
+      ...spec,
+      runId,
+      specHash: hash,
+      command: ["deno", "task", "bench", ...args].join(" "),
+    });
+    console.log(
+      `run ${runId}: ${spec.models.join(", ")} × ${spec.formats.join(", ")} × T=${
+        spec.lengths.join(",")
+      } B=${spec.batchSize} → ${dir}`,
+    );
+    const records = await runModelSuite({
+      gpu,
+      spec,
+      runId,
+      specHash: hash,
+      out,
+      log: (l) => console.log(l),
+    });
+    const summary = summarizeModel(spec, records);
+    writeModelSummary(out, summary);
+    console.log("\n" + modelTable(records) + "\n");
+    console.log(`target ${summary.target.name}: ${summary.target.status}`);
+    if (gpu.report.fallback) {
+      console.log("(software adapter: timings above are not representative)");
+    }
+    console.log(`results: ${out.recordsPath}, ${out.summaryPath}`);
+    return 0;
+  } finally {
+    lock.release();
+  }
 }
 
 if (import.meta.main) {
@@ -394,7 +597,8 @@ if (import.meta.main) {
   } catch (e) {
     if (
       e instanceof RangeError || e instanceof TypeError || e instanceof AdapterError ||
-      e instanceof ResultsError
+      e instanceof ResultsError || e instanceof ModelError || e instanceof TaskDataError ||
+      e instanceof LockError
     ) {
       console.error(`kvlab bench: ${e.message}`);
       Deno.exit(2);

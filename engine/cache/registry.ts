@@ -2,7 +2,13 @@
 // these names only.
 
 import type { Gpu } from "../gpu/mod.ts";
-import type { CacheShape, FormatInfo, KvCache } from "./format.ts";
+import {
+  type CacheShape,
+  type FormatInfo,
+  FULL_D_MULTIPLE,
+  type KvCache,
+  QUANT_D_MULTIPLE,
+} from "./format.ts";
 import { FullCache } from "./full.ts";
 import { GroupwiseCache } from "./groupwise.ts";
 import { KiviCache } from "./kivi.ts";
@@ -102,4 +108,15 @@ export function getFormat(name: string): FormatInfo {
 
 export async function createCache(gpu: Gpu, name: string, shape: CacheShape): Promise<KvCache> {
   return await getFormat(name).create(gpu, shape);
+}
+
+/**
+ * Why a format cannot hold a model's caches (head dim D), or undefined when it can: full
+ * formats need D a multiple of 8, the quantized ones of their group size 32.
+ */
+export function headDimProblem(format: string, D: number): string | undefined {
+  const m = getFormat(format).family === "full" ? FULL_D_MULTIPLE : QUANT_D_MULTIPLE;
+  return D % m === 0
+    ? undefined
+    : `${format} needs a head dim that is a multiple of ${m}, got ${D}`;
 }

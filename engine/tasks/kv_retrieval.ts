@@ -88,6 +88,8 @@ export function generateKvRetrieval(
       unit: "key-value lines",
       // the asked line plus at least one other
       min: 2,
+      // no more lines than distinct keys (the draw below would never end)
+      max: keyType === "numbers" ? 10 ** keyDigits : undefined,
       maxNewTokens: KV_MAX_NEW_TOKENS,
       build: (s, n): Built => {
         // distinct keys, drawn from one stream so n lines extend n - 1 lines

@@ -17,6 +17,7 @@ import {
   isDecode,
   isGenerate,
   isNeedle,
+  isSample,
   type NeedleRec,
   type Rec,
   type Run,
@@ -64,12 +65,13 @@ export function variantOrder(methods: readonly string[], formats: readonly strin
     variantKey(a).localeCompare(variantKey(b));
 }
 
-// --- task records (the task runner's, issue 5) -------------------------------------------------
+// --- task records (the task runner's) --------------------------------------------------------
 
 /**
- * A scored task record: any record with a string `task` and a finite numeric `score` (e.g. the
- * task runner's). Its category is `category`, else `taskFamily`, else the task name. Each
- * category becomes a leaderboard column; none exist in the results yet.
+ * A scored task record: any record with a string `task` and a finite numeric `score` (the task
+ * runner's `sample` records; null scores — random-weight models — are not scored). Its category
+ * is `category`, else `taskFamily`, else the task name. Each category becomes a leaderboard
+ * column; the per-model views are in tasks.ts.
  */
 export function isTaskRec(r: Rec): boolean {
   return typeof r.raw.task === "string" && typeof r.raw.score === "number" &&
@@ -347,6 +349,19 @@ export function leaderboard(
         m.compression = {
           value: n.kvBytesFp16 / n.kvBytes,
           source: `run ${n.run}, N=${n.contextLength} (needle cell)`,
+          representative: true,
+        };
+      }
+    }
+    if (!m.compression) {
+      // Task-runner samples: their actual compression (fp16 bytes ÷ bytes of the whole cache).
+      const ts = recs.filter(isSample);
+      if (ts.length > 0) {
+        m.compression = {
+          value: ts.reduce((s, r) => s + r.compression, 0) / ts.length,
+          source: `mean over ${ts.length} task samples (${
+            [...new Set(ts.map((r) => r.model))].join(", ")
+          })`,
           representative: true,
         };
       }

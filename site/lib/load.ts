@@ -12,6 +12,7 @@
 //   the error;
 // - records of a suite or kind the site does not know are kept as `other` records: they appear
 //   in their run's records table and downloads, and nowhere else yet.
+// Known kinds: kernels/decode, kernels/needle, model/generate, tasks/sample, tasks/maxBatch.
 
 import { basename, relative, resolve } from "node:path";
 
@@ -97,21 +98,82 @@ export interface GenerateRec extends Envelope {
   readonly rooflineFraction: number;
 }
 
-/** A record of a suite or kind the site does not chart yet (e.g. the task runner's). */
+/** What task-runner records say of their model (docs/results.md, task-suite records). */
+export interface TaskModelFields {
+  readonly model: string;
+  /** builtin, shape, hub or folder. */
+  readonly modelKind: string;
+  /** "synthetic mechanism model, not an LLM", "random weights", or null for a real model. */
+  readonly modelLabel: string | null;
+  readonly method: string;
+  /** The method's parameters, defaults filled in ({} for full). */
+  readonly params: Readonly<Record<string, number>>;
+  readonly format: string;
+  readonly ratio?: number;
+  readonly budgetTokens?: number;
+  readonly contextLength: number;
+  readonly promptTokens: number;
+  /** True where a method's memory is computed rather than allocated (none today). */
+  readonly simulated?: boolean;
+}
+
+/** Task suite, kind sample: one task sample under one method variant. */
+export interface SampleRec extends Envelope, TaskModelFields {
+  readonly kind: "sample";
+  readonly task: string;
+  /** ruler, retrieval, longbench or fidelity. */
+  readonly taskFamily: string;
+  readonly sampleId: string;
+  /** Grid tasks: the requested needle depth (0..1); null otherwise. */
+  readonly depth: number | null;
+  readonly needleDepth: number | null;
+  readonly batchSize: number;
+  /** The task's primary metric in [0, 1]; null where accuracy is not applicable. */
+  readonly score: number | null;
+  readonly methodMode: string;
+  readonly keptTokens: number;
+  readonly kvBytes: number;
+  readonly kvBytesFp16: number;
+  readonly compression: number;
+  readonly nominalRatio: number;
+  readonly peakGpuBytes: number;
+  readonly ttftMs: number;
+  readonly decodeTokensPerSec: number;
+}
+
+/** Task suite, kind maxBatch: the largest batch within a memory budget, and its speed. */
+export interface MaxBatchRec extends Envelope, TaskModelFields {
+  readonly kind: "maxBatch";
+  readonly memoryBudget: number;
+  readonly maxBatch: number;
+  readonly fixedBytes: number;
+  readonly bytesPerSequence: number;
+  readonly peakGpuBytes: number;
+  readonly kvBytes: number;
+  readonly decodeTokensPerSec: number;
+  readonly ttftMs: number;
+  readonly newTokens: number;
+}
+
+/** A record of a suite or kind the site does not chart yet. */
 export interface OtherRec extends Envelope {
   readonly kind: string;
 }
 
-export type Rec = DecodeRec | NeedleRec | GenerateRec | OtherRec;
+export type Rec = DecodeRec | NeedleRec | GenerateRec | SampleRec | MaxBatchRec | OtherRec;
 
 export const isDecode = (r: Rec): r is DecodeRec => r.suite === "kernels" && r.kind === "decode";
 export const isNeedle = (r: Rec): r is NeedleRec => r.suite === "kernels" && r.kind === "needle";
 export const isGenerate = (r: Rec): r is GenerateRec =>
   r.suite === "model" && r.kind === "generate";
+export const isSample = (r: Rec): r is SampleRec => r.suite === "tasks" && r.kind === "sample";
+export const isMaxBatch = (r: Rec): r is MaxBatchRec =>
+  r.suite === "tasks" && r.kind === "maxBatch";
 
 // --- field checks ------------------------------------------------------------------------------
 
-type FieldType = "number" | "string" | "boolean";
+/** "number|null" and "string|null" allow null; "object" is a JSON object (not an array). */
+type FieldType = "number" | "string" | "boolean" | "object" | "number|null" | "string|null";
 /** name → type; a trailing "?" on the name marks an optional field. */
 type Fields = Readonly<Record<string, FieldType>>;
 
@@ -169,9 +231,90 @@ const KINDS: Readonly<Record<string, Fields>> = {
   },
 };
 
+/** Fields every task-runner record carries (model and method variant). */
+const TASK_COMMON: Fields = {
+  model: "string",
+  modelKind: "string",
+  modelLabel: "string|null",
+  method: "string",
+  params: "object",
+  format: "string",
+  "ratio?": "number",
+  "budgetTokens?": "number",
+  contextLength: "number",
+  promptTokens: "number",
+  "simulated?": "boolean",
+};
+
+const TASK_KINDS: Readonly<Record<string, Fields>> = {
+  "tasks/sample": {
+    ...TASK_COMMON,
+    task: "string",
+    taskFamily: "string",
+    sampleId: "string",
+    depth: "number|null",
+    needleDepth: "number|null",
+    batchSize: "number",
+    score: "number|null",
+    methodMode: "string",
+    keptTokens: "number",
+    kvBytes: "number",
+    kvBytesFp16: "number",
+    compression: "number",
+    nominalRatio: "number",
+    peakGpuBytes: "number",
+    ttftMs: "number",
+    decodeTokensPerSec: "number",
+  },
+  "tasks/maxBatch": {
+    ...TASK_COMMON,
+    memoryBudget: "number",
+    maxBatch: "number",
+    fixedBytes: "number",
+    bytesPerSequence: "number",
+    peakGpuBytes: "number",
+    kvBytes: "number",
+    decodeTokensPerSec: "number",
+    ttftMs: "number",
+    newTokens: "number",
+  },
+};
+
 /** The fields a known suite/kind needs, or undefined for a kind the site does not chart. */
 export function fieldsOf(suite: string, kind: string): Fields | undefined {
-  return KINDS[`${suite}/${kind}`];
+  return KINDS[`${suite}/${kind}`] ?? TASK_KINDS[`${suite}/${kind}`];
+}
+
+function typeOk(type: FieldType, value: unknown): boolean {
+  switch (type) {
+    case "number":
+      return typeof value === "number" && Number.isFinite(value);
+    case "string":
+      return typeof value === "string";
+    case "boolean":
+      return typeof value === "boolean";
+    case "object":
+      return value !== null && typeof value === "object" && !Array.isArray(value);
+    case "number|null":
+      return value === null || (typeof value === "number" && Number.isFinite(value));
+    case "string|null":
+      return value === null || typeof value === "string";
+  }
+}
+
+function typeText(type: FieldType): string {
+  switch (type) {
+    case "number":
+      return "a finite number";
+    case "number|null":
+      return "a finite number or null";
+    case "string|null":
+      return "a string or null";
+    case "object":
+      return "an object";
+    default:
+      return `a ${type}`;
+  }
 }
 
 function checkFields(raw: Record<string, unknown>, fields: Fields): string[] {
@@ -181,14 +324,9 @@ function checkFields(raw: Record<string, unknown>, fields: Fields): string[] {
     const name = optional ? key.slice(0, -1) : key;
     const value = raw[name];
     if (value === undefined && optional) continue;
-    const ok = type === "number"
-      ? typeof value === "number" && Number.isFinite(value)
-      : type === "string"
-      ? typeof value === "string"
-      : typeof value === "boolean";
-    if (!ok) {
+    if (!typeOk(type, value)) {
       problems.push(
-        `${name}: expected a ${type === "number" ? "finite number" : type}, got ${
+        `${name}: expected ${typeText(type)}, got ${
           value === undefined ? "nothing" : JSON.stringify(value)
         }`,
       );

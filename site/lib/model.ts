@@ -110,6 +110,7 @@ export const NAV: readonly {
   readonly path: string;
 }[] = [
   { section: "overview", label: "Overview", path: "/" },
+  { section: "tasks", label: "Tasks", path: "/tasks/" },
   { section: "tradeoffs", label: "Trade-offs", path: "/tradeoffs/" },
   { section: "needles", label: "Needles", path: "/needles/" },
   { section: "efficiency", label: "Efficiency", path: "/efficiency/" },

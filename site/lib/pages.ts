@@ -1,8 +1,10 @@
 // Builds the site model (model.ts) from loaded results: every page, its blocks and figures, and
 // the per-run downloads. Pure apart from Plot's drawing; the Astro templates render the result.
 //
-// Pages: the overview with a leaderboard per adapter, trade-offs, needle heatmaps, efficiency,
-// a page per run, per method and per format (every registry entry, and every name records use).
+// Pages: the overview with a leaderboard per adapter, the task runner's results (per model:
+// task-family table, score against compression, NIAH heatmaps, largest batch), trade-offs,
+// needle heatmaps, efficiency, a page per run, per method and per format (every registry entry,
+// and every name records use).
 
 import {
   errorPoints,
@@ -27,11 +29,15 @@ import {
   type GenerateRec,
   isDecode,
   isGenerate,
+  isMaxBatch,
   isNeedle,
+  isSample,
   type Loaded,
+  type MaxBatchRec,
   type NeedleRec,
   type Rec,
   type Run,
+  type SampleRec,
 } from "./load.ts";
 import {
   type Block,
@@ -60,6 +66,21 @@ import {
   needleTradeoff,
 } from "./plots.ts";
 import { type FormatPage, formatPages, type MethodPage, methodPages } from "./registry.ts";
+import { accuracyFigure, batchFigure, taskHeatmap } from "./task_plots.ts";
+import {
+  batchPoints,
+  familyTable,
+  heatCells,
+  modelLabelText,
+  modelNote,
+  type TaskModel,
+  taskModels,
+  taskPoints,
+  type TaskVariant,
+  taskVariantLabel,
+  taskVariantOf,
+  taskVariantOrder,
+} from "./tasks.ts";
 
 export const SITE_TITLE = "kvlab report";
 
@@ -114,8 +135,9 @@ function metricText(def: MetricDef, value: number): string {
     case "cosine":
       return value.toFixed(3);
     case "error":
-    case "score":
       return num(value);
+    case "score":
+      return pct(value);
   }
 }
 
@@ -206,11 +228,35 @@ function overviewPage(
   if (groups.length === 0) {
     blocks.push(p("No records yet: run ", code("deno task bench"), " and build again."));
   }
-  blocks.push(
-    p(
-      "Accuracy columns: no task-runner records exist yet, so accuracy is the kernel suite's: the share of planted needles that decode attention still retrieves over the compressed cache, the mean needle cosine, and the relative error of the attention output. Task categories (RULER, LongBench, passkey) will appear as columns before them when task records exist.",
-    ),
-  );
+  const records = runs.flatMap((r) => r.records);
+  const models = taskModels(records);
+  if (models.length > 0) {
+    blocks.push(
+      p(
+        "Accuracy columns: first the task runner's task families (mean score over every scored sample, pooled over the models below — see ",
+        link("Tasks", "/tasks/"),
+        " for each model on its own), then the kernel suite's: the share of planted needles decode attention still retrieves over the compressed cache, the mean needle cosine, and the relative error of the attention output.",
+      ),
+      {
+        type: "list",
+        items: models.map((m) => [
+          code(m.model),
+          ": ",
+          { text: modelLabelText(m), strong: true },
+          ". ",
+          modelNote(m),
+        ]),
+      },
+    );
+  } else {
+    blocks.push(
+      p(
+        "Accuracy columns: no task-runner records exist yet, so accuracy is the kernel suite's: the share of planted needles that decode attention still retrieves over the compressed cache, the mean needle cosine, and the relative error of the attention output. Task families (RULER, retrieval, LongBench) appear as columns before them when task records exist (",
+        code("deno task bench --suite tasks"),
+        ").",
+      ),
+    );
+  }
   for (const g of groups) {
     blocks.push(h2(`Leaderboard: ${g.adapter.description}`, g.id));
     blocks.push(adapterBanner(g.adapter, g.representative));
@@ -229,6 +275,10 @@ function overviewPage(
     {
       type: "list",
       items: [
+        [
+          link("Tasks", "/tasks/"),
+          ": the task runner per model: task families, score against compression, NIAH heatmaps, largest batch in a memory budget.",
+        ],
         [
           link("Trade-offs", "/tradeoffs/"),
           ": score against KV bytes and compression, Pareto fronts.",
@@ -297,12 +347,14 @@ function runsTable(runs: readonly Run[]): TableBlock {
 
 // --- trade-offs, needles, efficiency -----------------------------------------------------------
 
-function tradeoffsPage(records: readonly Rec[], names: Names): Page {
+function tradeoffsPage(records: readonly Rec[], names: Names, order: TaskOrder): Page {
   const blocks: Block[] = [
     p(
-      "What each method and format buys in memory against what it costs in accuracy. One point per method × budget (× format) at each context length, pooled over runs and needle depths; facets are context lengths. Task families facet these figures once task-runner records exist.",
+      "What each method and format buys in memory against what it costs in accuracy. Task runner: per model, the mean task score against the actual compression, one point per method × format × budget on each task and context length. Kernel suite: one point per method × budget (× format) at each context length, pooled over runs and needle depths; facets are context lengths.",
     ),
   ];
+  const taskBlocks = taskSections(records, names, order, "tradeoff-task", { accuracy: true });
+  if (taskBlocks.length > 0) blocks.push(...taskBlocks, h2("Kernel suite", "tradeoff-kernels"));
   const points = needlePoints(records);
   if (points.length > 0) {
     blocks.push(needleTradeoff("tradeoff-needle", points, names));
@@ -344,22 +396,32 @@ function runHeatmaps(
   return blocks;
 }
 
-function needlesPage(runs: readonly Run[], order: (a: Variant, b: Variant) => number): Page {
+function needlesPage(
+  runs: readonly Run[],
+  order: (a: Variant, b: Variant) => number,
+  names: Names,
+  taskOrder: TaskOrder,
+): Page {
   const blocks: Block[] = [
     p(
-      "The kernel-level needle: one key/value pair planted at a depth of the context that the final query matches strongly (as a retrieval head's would), then decode attention over the stored cache. It separates eviction's failure (the needle was dropped) from quantization's (the needle was blurred). Heatmaps from the task runner's ",
-      code("niah"),
-      " and ",
+      "Task runner: the grid tasks (",
       code("passkey"),
-      " tasks will join these when their records exist.",
+      ", ",
+      code("kv_retrieval"),
+      ", ",
+      code("niah"),
+      ") place a needle at each depth of contexts of each length; their heatmaps give the mean score per cell, one small grid per method variant. Kernel suite: one key/value pair planted at a depth of the context that the final query matches strongly (as a retrieval head's would), then decode attention over the stored cache; it separates eviction's failure (the needle was dropped) from quantization's (the needle was blurred).",
     ),
   ];
+  const records = runs.flatMap((r) => r.records);
+  const taskMaps = taskSections(records, names, taskOrder, "needles-task", { heatmaps: true });
+  if (taskMaps.length > 0) blocks.push(...taskMaps, h2("Kernel suite", "needles-kernels"));
   const maps = runHeatmaps(runs, order, () => true, "needles");
-  blocks.push(...(maps.length ? maps : [p("No needle records yet.")]));
+  blocks.push(...(maps.length ? maps : [p("No kernel needle records yet.")]));
   return { path: "needles/", title: "Needle heatmaps", section: "needles", blocks };
 }
 
-function efficiencyPage(runs: readonly Run[], names: Names): Page {
+function efficiencyPage(runs: readonly Run[], names: Names, taskOrder: TaskOrder): Page {
   const blocks: Block[] = [
     p(
       "Speed and memory against context length, per run: timings are only comparable within one run (one adapter, one process). Runs on a software adapter are marked †: their times measure a CPU.",
@@ -389,14 +451,400 @@ function efficiencyPage(runs: readonly Run[], names: Names): Page {
     }
   }
   if (!any) blocks.push(p("No kernel decode or model records yet."));
+  blocks.push(h2("Largest batch within a memory budget", "eff-maxbatch"));
+  const batch = taskSections(runs.flatMap((r) => r.records), names, taskOrder, "eff-task", {
+    batch: true,
+  });
   blocks.push(
-    p(
-      "Maximum batch under a memory budget needs the runner's ",
-      code("--memory-budget"),
-      " records (issue 5); it will appear here when they exist.",
-    ),
+    ...(batch.length ? batch : [
+      p(
+        "No max-batch records yet: the task runner writes them with ",
+        code("--memory-budget"),
+        " (e.g. ",
+        code("deno task bench --suite tasks --memory-budget 8GiB"),
+        ").",
+      ),
+    ]),
   );
   return { path: "efficiency/", title: "Efficiency", section: "efficiency", blocks };
+}
+
+// --- the task runner ---------------------------------------------------------------------------
+
+type TaskOrder = (a: TaskVariant, b: TaskVariant) => number;
+
+const modelSlug = (model: string) => safeId(model).replace(/^-+/, "") || "model";
+
+/** The model's label, prominent: every task figure of this model sits under it. */
+function modelBanner(m: TaskModel): Block {
+  return {
+    type: "banner",
+    tone: m.modelKind === "builtin" || m.modelKind === "shape" ? "warn" : "info",
+    parts: [
+      { text: m.model, code: true },
+      ": ",
+      { text: modelLabelText(m), strong: true },
+      ". ",
+      modelNote(m),
+    ],
+  };
+}
+
+/** Records of one model, split by the adapter that measured them (timings never pool). */
+function byModelAndAdapter(records: readonly Rec[]) {
+  const out: { model: TaskModel; adapter: Adapter; records: Rec[]; id: string }[] = [];
+  for (const m of taskModels(records)) {
+    const mine = records.filter((r) => (isSample(r) || isMaxBatch(r)) && r.model === m.model);
+    const adapters = [
+      ...new Map(mine.map((r) => [r.adapter.description + r.adapter.fallback, r.adapter]))
+        .values(),
+    ];
+    for (const [i, a] of adapters.entries()) {
+      out.push({
+        model: m,
+        adapter: a,
+        records: mine.filter((r) =>
+          r.adapter.description === a.description &&
+          r.adapter.fallback === a.fallback
+        ),
+        id: `${modelSlug(m.model)}${adapters.length > 1 ? `-${i + 1}` : ""}`,
+      });
+    }
+  }
+  return out;
+}
+
+/** The task-family table of one model: variants down, families (and tasks) across. */
+export function familyTableBlock(
+  records: readonly Rec[],
+  model: string,
+  order: TaskOrder,
+  id: string,
+): TableBlock {
+  const t = familyTable(records, model, order);
+  const variants = t.rows.map((r) => r.variant);
+  const simulated = t.rows.some((r) => r.simulated);
+  type Def = {
+    label: string;
+    note: string;
+    group: string;
+    better: boolean;
+    log?: boolean;
+    value: (r: (typeof t.rows)[number]) => number | undefined;
+    text: (v: number) => string;
+    timing?: boolean;
+  };
+  const defs: Def[] = [
+    ...t.columns.map((c): Def => ({
+      label: c.task ?? c.family,
+      note: c.task ? `${c.family} task, mean score` : "family: mean score over its samples",
+      group: "Accuracy",
+      better: true,
+      value: (r) => r.scores[c.id]?.value,
+      text: (v) => pct(v),
+    })),
+    {
+      label: "score vs full",
+      note: "mean of score ÷ full fp16's",
+      group: "Accuracy",
+      better: true,
+      value: (r) => r.relative ?? undefined,
+      text: (v) => num(v),
+    },
+    {
+      label: "KV bytes",
+      note: "after prefill, all layers",
+      group: "Memory",
+      better: false,
+      log: true,
+      value: (r) => r.kvBytes,
+      text: bytes,
+    },
+    {
+      label: "compression",
+      note: "fp16 bytes ÷ bytes, actual",
+      group: "Memory",
+      better: true,
+      log: true,
+      value: (r) => r.compression,
+      text: times,
+    },
+    {
+      label: "TTFT",
+      note: "prefill + compression",
+      group: "Speed",
+      better: false,
+      log: true,
+      value: (r) => r.ttftMs,
+      text: ms,
+      timing: true,
+    },
+    {
+      label: "decode tok/s",
+      note: "B × steps ÷ time",
+      group: "Speed",
+      better: true,
+      log: true,
+      value: (r) => r.decodeTokensPerSec,
+      text: num,
+      timing: true,
+    },
+  ];
+  const colours = defs.map((d) => colourColumn(t.rows.map(d.value), d.better, d.log));
+  return {
+    type: "table",
+    id,
+    sortable: true,
+    columns: [
+      { label: "method + format, budget" },
+      { label: "samples", numeric: true },
+      ...defs.map((d) => ({ label: d.label, note: d.note, numeric: true, group: d.group })),
+      ...(simulated ? [{ label: "simulated" }] : []),
+    ],
+    rows: t.rows.map((row, i) => [
+      cell(taskVariantLabel(row.variant, variants), {
+        href: row.variant.method === "full"
+          ? formatHref(row.variant.format)
+          : methodHref(row.variant.method),
+        sort: i,
+      }),
+      ncell(row.samples, String(row.samples)),
+      ...defs.map((d, j) => {
+        const v = d.value(row);
+        if (v === undefined) return cell("—", { title: "not run, or accuracy not applicable" });
+        const nonRep = Boolean(d.timing) && !row.representative;
+        return ncell(v, d.text(v), {
+          bg: colours[j][i],
+          nonRep,
+          title: nonRep ? "software adapter: not representative" : undefined,
+        });
+      }),
+      ...(simulated ? [cell(row.simulated ? "yes" : "no")] : []),
+    ]),
+    caption: [
+      "Rows: the full cache in each format, then each method × format × budget. Task columns: the mean score over every sample of that family (or task) at every context length; score vs full: the mean, over tasks and lengths, of the score ÷ the full fp16 cache's; memory and speed: means over the samples. Cells are coloured from worst (red) to best (green) within the column; † marks timings from a software adapter.",
+    ],
+  };
+}
+
+interface TaskSectionParts {
+  readonly table?: boolean;
+  readonly accuracy?: boolean;
+  readonly heatmaps?: boolean;
+  readonly batch?: boolean;
+}
+
+/** The task runner's blocks for every model (and adapter) in `records`. */
+function taskSections(
+  records: readonly Rec[],
+  names: Names,
+  order: TaskOrder,
+  prefix: string,
+  parts: TaskSectionParts,
+): Block[] {
+  const blocks: Block[] = [];
+  for (const g of byModelAndAdapter(records)) {
+    const samples = g.records.filter(isSample);
+    const points = taskPoints(samples);
+    const scored = points.filter((p) => p.score !== null);
+    const cells = heatCells(samples, order);
+    const batches = batchPoints(g.records, order);
+    const wanted = (parts.table && samples.length > 0) || (parts.accuracy && scored.length > 0) ||
+      (parts.heatmaps && cells.length > 0) || (parts.batch && batches.length > 0);
+    if (!wanted) continue;
+    const id = `${prefix}-${g.id}`;
+    blocks.push(h2(`Model ${g.model.model}`, id), modelBanner(g.model));
+    if (!g.records.every((r) => r.representative) || g.adapter.fallback) {
+      blocks.push(adapterBanner(g.adapter, false));
+    }
+    const runs = [...new Set(g.records.map((r) => r.run))];
+    blocks.push(
+      p(
+        `Measured on ${adapterText(g.adapter)}; runs: `,
+        ...runs.flatMap((slug, i) => [i ? ", " : "", link(slug, runHref(slug), true)]),
+        ".",
+      ),
+    );
+    if (parts.table && samples.length > 0) {
+      blocks.push(
+        h3("Tasks by family"),
+        familyTableBlock(samples, g.model.model, order, `${id}-families`),
+      );
+    }
+    if (parts.accuracy && scored.length > 0) {
+      blocks.push(accuracyFigure(`${id}-score`, points, names));
+      if (points.some((x) => x.relative !== null)) {
+        blocks.push(accuracyFigure(`${id}-relative`, points, names, true));
+      }
+    } else if (parts.accuracy && samples.length > 0) {
+      blocks.push(p("No scores: accuracy is not applicable on these records (score is null)."));
+    }
+    if (parts.heatmaps) {
+      for (const task of [...new Set(cells.map((c) => c.task))]) {
+        blocks.push(
+          taskHeatmap(`${id}-heat-${safeId(task)}`, cells.filter((c) => c.task === task), [
+            { text: g.model.model, code: true },
+            " — ",
+            { text: modelLabelText(g.model), strong: true },
+            `. Task ${task}. `,
+          ]),
+        );
+      }
+    }
+    if (parts.batch && batches.length > 0) {
+      blocks.push(batchFigure(`${id}-maxbatch`, "maxBatch", batches, names));
+      blocks.push(batchFigure(`${id}-maxbatch-tps`, "decodeTokensPerSec", batches, names));
+    }
+  }
+  return blocks;
+}
+
+function tasksPage(records: readonly Rec[], names: Names, order: TaskOrder): Page {
+  const blocks: Block[] = [
+    p(
+      "The task runner (",
+      code("deno task bench --suite tasks"),
+      "): each task sample prefilled, compressed by the method, decoded greedily and scored, with the KV bytes, actual compression, TTFT and decode speed of that very run. Per model: a table of task families, the score against compression, the score relative to the full cache, depth × length heatmaps for the grid tasks (passkey, kv_retrieval, niah), and the largest batch that fits a memory budget (",
+      code("--memory-budget"),
+      "). What a model's scores mean is said at the top of its section.",
+    ),
+  ];
+  const sections = taskSections(records, names, order, "tasks", {
+    table: true,
+    accuracy: true,
+    heatmaps: true,
+    batch: true,
+  });
+  blocks.push(
+    ...(sections.length
+      ? sections
+      : [p("No task-runner records yet: run ", code("deno task bench --suite tasks"), ".")]),
+  );
+  return { path: "tasks/", title: "Task runner", section: "tasks", blocks };
+}
+
+function sampleTable(recs: readonly SampleRec[]): TableBlock {
+  const variants = recs.map(taskVariantOf);
+  return {
+    type: "table",
+    sortable: true,
+    columns: [
+      { label: "line", numeric: true },
+      { label: "model" },
+      { label: "task" },
+      { label: "T", numeric: true },
+      { label: "depth", numeric: true },
+      { label: "method + format, budget" },
+      { label: "score", numeric: true },
+      { label: "prediction" },
+      { label: "kept", numeric: true, note: "tokens per head" },
+      { label: "KV bytes", numeric: true },
+      { label: "compression", numeric: true },
+      { label: "TTFT", numeric: true },
+      { label: "decode tok/s", numeric: true },
+      ...(recs.some((r) => r.simulated) ? [{ label: "simulated" }] : []),
+    ],
+    rows: recs.map((r) => {
+      const nr = { nonRep: !r.representative };
+      const v = taskVariantOf(r);
+      const prediction = typeof r.raw.prediction === "string" ? r.raw.prediction : "";
+      const answers = Array.isArray(r.raw.answers) ? r.raw.answers.join(" | ") : "";
+      return [
+        ncell(r.line, String(r.line)),
+        cell(r.model, { code: true }),
+        cell(r.task),
+        ncell(r.contextLength, tokens(r.contextLength)),
+        r.depth === null ? cell("—") : ncell(r.depth, pct(r.depth, 0)),
+        cell(taskVariantLabel(v, variants), {
+          href: v.method === "full" ? formatHref(v.format) : methodHref(v.method),
+        }),
+        r.score === null ? cell("n/a") : ncell(r.score, pct(r.score)),
+        cell(prediction.length > 40 ? `${prediction.slice(0, 40)}…` : prediction, {
+          title: `answers: ${answers}`,
+          code: true,
+        }),
+        ncell(r.keptTokens, num(r.keptTokens)),
+        ncell(r.kvBytes, bytes(r.kvBytes)),
+        ncell(r.compression, times(r.compression)),
+        ncell(r.ttftMs, ms(r.ttftMs), nr),
+        ncell(r.decodeTokensPerSec, num(r.decodeTokensPerSec), nr),
+        ...(recs.some((x) => x.simulated) ? [cell(r.simulated ? "yes" : "no")] : []),
+      ];
+    }),
+  };
+}
+
+function maxBatchTable(recs: readonly MaxBatchRec[]): TableBlock {
+  const variants = recs.map(taskVariantOf);
+  return {
+    type: "table",
+    sortable: true,
+    columns: [
+      { label: "line", numeric: true },
+      { label: "model" },
+      { label: "method + format, budget" },
+      { label: "T", numeric: true },
+      { label: "memory budget", numeric: true },
+      { label: "max batch", numeric: true },
+      { label: "bytes/sequence", numeric: true },
+      { label: "peak at max", numeric: true },
+      { label: "decode tok/s", numeric: true },
+      { label: "TTFT", numeric: true },
+    ],
+    rows: recs.map((r) => {
+      const nr = { nonRep: !r.representative };
+      const v = taskVariantOf(r);
+      return [
+        ncell(r.line, String(r.line)),
+        cell(r.model, { code: true }),
+        cell(taskVariantLabel(v, variants), {
+          href: v.method === "full" ? formatHref(v.format) : methodHref(v.method),
+        }),
+        ncell(r.contextLength, tokens(r.contextLength)),
+        ncell(r.memoryBudget, bytes(r.memoryBudget)),
+        ncell(r.maxBatch, String(r.maxBatch)),
+        ncell(r.bytesPerSequence, bytes(r.bytesPerSequence)),
+        ncell(r.peakGpuBytes, bytes(r.peakGpuBytes)),
+        ncell(r.decodeTokensPerSec, num(r.decodeTokensPerSec), nr),
+        ncell(r.ttftMs, ms(r.ttftMs), nr),
+      ];
+    }),
+  };
+}
+
+/** Task points of one method or format, across models (method and format pages). */
+function taskPointsTable(records: readonly Rec[], keep: (v: TaskVariant) => boolean): TableBlock {
+  const points = taskPoints(records).filter((x) => keep(x.variant));
+  const variants = points.map((x) => x.variant);
+  return {
+    type: "table",
+    sortable: true,
+    columns: [
+      { label: "model" },
+      { label: "task" },
+      { label: "T", numeric: true },
+      { label: "method + format, budget" },
+      { label: "samples", numeric: true },
+      { label: "score", numeric: true },
+      { label: "vs full", numeric: true },
+      { label: "compression", numeric: true },
+    ],
+    rows: points.map((x) => [
+      cell(x.model, { code: true, title: x.modelLabel ?? "real model" }),
+      cell(x.task),
+      ncell(x.contextLength, tokens(x.contextLength)),
+      cell(taskVariantLabel(x.variant, variants)),
+      ncell(x.samples, String(x.samples)),
+      x.score === null ? cell("n/a") : ncell(x.score, pct(x.score)),
+      x.relative === null ? cell("—") : ncell(x.relative, num(x.relative)),
+      ncell(x.compression, times(x.compression)),
+    ]),
+    caption: [
+      "Task runner: mean score per model × task × context length (model labels on hover; see ",
+      link("the task page", "/tasks/"),
+      " for what each model's scores mean).",
+    ],
+  };
 }
 
 // --- a run -------------------------------------------------------------------------------------
@@ -677,12 +1125,29 @@ function runPage(run: Run, downloads: readonly Download[]): Page {
     const decodes = recs.filter(isDecode);
     const needles = recs.filter(isNeedle);
     const gens = recs.filter(isGenerate);
-    const others = recs.filter((r) => !isDecode(r) && !isNeedle(r) && !isGenerate(r));
+    const samples = recs.filter(isSample);
+    const batches = recs.filter(isMaxBatch);
+    const others = recs.filter((r) =>
+      !isDecode(r) && !isNeedle(r) && !isGenerate(r) && !isSample(r) && !isMaxBatch(r)
+    );
     if (decodes.length) {
       blocks.push(h3(`Kernel decode (${decodes.length})`), decodeTable(decodes, decodes));
     }
     if (needles.length) blocks.push(h3(`Kernel needle (${needles.length})`), needleTable(needles));
     if (gens.length) blocks.push(h3(`Model generate (${gens.length})`), generateTable(gens));
+    if (samples.length) {
+      blocks.push(h3(`Task samples (${samples.length})`), sampleTable(samples));
+      for (const m of taskModels(samples)) blocks.push(modelBanner(m));
+    }
+    if (batches.length) {
+      blocks.push(
+        h3(`Largest batch in a memory budget (${batches.length})`),
+        maxBatchTable(batches),
+      );
+    }
+    if (samples.length || batches.length) {
+      blocks.push(p("Figures: ", link("tasks", "/tasks/"), "."));
+    }
     if (others.length) {
       blocks.push(
         h3(`Other records (${others.length})`),
@@ -779,7 +1244,11 @@ function methodPage(
   const mine = records.filter((r) => variantOf(r)?.method === m.name);
   const needles = mine.filter(isNeedle);
   const gens = mine.filter(isGenerate);
-  if (needles.length === 0 && gens.length === 0 && (m.name !== "full" || !mine.some(isDecode))) {
+  const tasks = records.some((r) => isSample(r) && r.method === m.name);
+  if (
+    needles.length === 0 && gens.length === 0 && !tasks &&
+    (m.name !== "full" || !mine.some(isDecode))
+  ) {
     blocks.push(p("No results for this method yet."));
   }
   if (m.name === "full" && mine.some(isDecode)) {
@@ -800,6 +1269,9 @@ function methodPage(
     );
   }
   if (gens.length > 0) blocks.push(h3("Model runs"), generateTable(gens, true));
+  if (records.some((r) => isSample(r) && r.method === m.name)) {
+    blocks.push(h3("Task runner"), taskPointsTable(records, (v) => v.method === m.name));
+  }
   return {
     path: `methods/${nameSlug(m.name)}/`,
     title: `Method ${m.name}`,
@@ -833,7 +1305,8 @@ function formatPage(
   const mine = decodes.filter((r) => r.format === f.name);
   const needles = records.filter(isNeedle).filter((r) => r.format === f.name);
   const gens = records.filter(isGenerate).filter((r) => r.format === f.name);
-  if (mine.length + needles.length + gens.length === 0) {
+  const taskRecs = records.filter(isSample).filter((r) => r.format === f.name);
+  if (mine.length + needles.length + gens.length + taskRecs.length === 0) {
     blocks.push(p("No results for this format yet."));
   }
   if (mine.length > 0) {
@@ -852,6 +1325,9 @@ function formatPage(
     );
   }
   if (gens.length > 0) blocks.push(h3("Model runs"), generateTable(gens, true));
+  if (taskRecs.length > 0) {
+    blocks.push(h3("Task runner"), taskPointsTable(records, (v) => v.format === f.name));
+  }
   return {
     path: `formats/${nameSlug(f.name)}/`,
     title: `Format ${f.name}`,
@@ -909,14 +1385,16 @@ export function buildModel(input: BuildInput): SiteModel {
   const formats = formatPages(seenFormats);
   const order = variantOrder(methods.map((m) => m.name), formats.map((f) => f.name));
   const names: Names = { methods: methods.map((m) => m.name), formats: formats.map((f) => f.name) };
+  const taskOrder = taskVariantOrder(names.methods, names.formats);
   const groups = hardwareGroups(runs);
 
   const downloads = runs.flatMap(runDownloads);
   const pages: Page[] = [
     overviewPage(loaded, groups, order, input.roots),
-    tradeoffsPage(records, names),
-    needlesPage(runs, order),
-    efficiencyPage(runs, names),
+    tasksPage(records, names, taskOrder),
+    tradeoffsPage(records, names, taskOrder),
+    needlesPage(runs, order, names, taskOrder),
+    efficiencyPage(runs, names, taskOrder),
     runsIndexPage(runs),
     ...runs.map((run) =>
       runPage(run, downloads.filter((d) => d.path.startsWith(`runs/${run.slug}/`)))

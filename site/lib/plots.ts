@@ -76,7 +76,7 @@ function decades(values: readonly number[]): number[] {
 }
 
 /** Powers of two within the values' range (compression ratios: ×0.5, ×1, ×2, ×4…), ≤ max of them. */
-function octaves(values: readonly number[], max = 5): number[] {
+export function octaves(values: readonly number[], max = 5): number[] {
   const pos = values.filter((v) => v > 0);
   if (pos.length === 0) return [];
   // Inside the data's range (within 2%), so facets' edge labels do not collide.
@@ -96,17 +96,17 @@ export interface Names {
   readonly formats: readonly string[];
 }
 
-const presentIn = (all: readonly string[], present: readonly string[]) => [
+export const presentIn = (all: readonly string[], present: readonly string[]) => [
   ...all.filter((n) => present.includes(n)),
   ...[...new Set(present)].filter((n) => !all.includes(n)),
 ];
 
 const FONT = 11;
 /** Space for labels of a band axis (rough: 6.2 px a character at 11 px). */
-const labelWidth = (labels: readonly string[]) =>
+export const labelWidth = (labels: readonly string[]) =>
   Math.min(260, 12 + Math.max(0, ...labels.map((l) => l.length)) * (FONT * 0.6));
 
-const nonRepNote = (nonRep: boolean): Part[] =>
+export const nonRepNote = (nonRep: boolean): Part[] =>
   nonRep
     ? [
       " ",
