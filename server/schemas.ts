@@ -289,7 +289,10 @@ export const TaskRunSpec = named(
       "bytes: also find each variant's largest batch within it (maxBatch records)",
     ),
     prefill: enumOf([...PREFILL_MODES]).optional().describe(
-      "dense, or streaming (compress as the prompt is read) where the engine supports it",
+      "dense, or streaming (chunked prefill that compresses as the prompt is read)",
+    ),
+    prefillChunk: z.int().min(1).max(1 << 20).nullable().optional().describe(
+      "streaming prefill's chunk in tokens; null: the runtime's default (512)",
     ),
     maxNewTokens: z.int().min(1).max(1 << 16).nullable().optional().describe(
       "cap on each sample's generation; null: the task's own",

@@ -230,6 +230,7 @@ export async function normalizeTasks(input: Record<string, unknown>, env: Normal
     batchSize: i.batchSize ?? base.batchSize,
     memoryBudget: i.memoryBudget === undefined ? base.memoryBudget : i.memoryBudget,
     prefill: (i.prefill ?? base.prefill) as TaskRunSpec["prefill"],
+    prefillChunk: i.prefillChunk === undefined ? base.prefillChunk : i.prefillChunk,
     maxNewTokens: i.maxNewTokens === undefined ? base.maxNewTokens : i.maxNewTokens,
     chat: (i.chat ?? base.chat) as TaskRunSpec["chat"],
     haystack: dataPath("haystack"),
@@ -264,6 +265,7 @@ export function enginePath(message: string, s: TaskRunSpec): Path {
     return k >= 0 ? ["models", k] : ["models"];
   }
   const rules: [RegExp, Path][] = [
+    [/^prefill chunk/, ["prefillChunk"]],
     [/^prefill\b/, ["prefill"]],
     [/^budgets?\b/, ["budgets"]],
     [/^depths?\b/, ["depths"]],
@@ -444,6 +446,7 @@ export function taskFlags(s: TaskRunSpec): string[] {
     ["--batch", s.batchSize],
     ["--memory-budget", s.memoryBudget],
     ["--prefill", s.prefill],
+    ["--prefill-chunk", s.prefillChunk],
     ["--chat", s.chat],
     ["--new-tokens", s.maxNewTokens],
     ["--haystack", s.haystack],

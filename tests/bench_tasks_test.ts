@@ -59,7 +59,8 @@ Deno.test("task spec: bad values are named with what was expected", () => {
   bad(["--methods", "h2o+kivi4"], /h2o cannot be stored as kivi4/);
   bad(["--formats", "fp9"], /unknown cache format "fp9"/);
   bad(["--tasks", "nope"], /unknown task "nope"/);
-  bad(["--prefill", "streaming"], /prefill "streaming".*not built yet.*--prefill dense/);
+  bad(["--prefill-chunk", "64"], /prefill chunk 64: applies to --prefill streaming/);
+  bad(["--prefill", "streaming", "--prefill-chunk", "0"], /prefill chunk \(tokens\): got 0/);
   bad(["--prefill", "sideways"], /--prefill: got "sideways", expected one of dense, streaming/);
   bad(["--model", "shape:tiny", "--tasks", "passkey"], /shape:tiny has random weights.*fidelity/);
   bad(
@@ -428,6 +429,41 @@ Deno.test({
       assert.equal(readRecords(`${dir}/records.jsonl`).records.length, 0);
     } finally {
       lock.release();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "task runner: streaming prefill is recorded per variant (full and quest prefill dense)",
+  ignore: !HAS,
+  async fn() {
+    const gpu = await testGpu();
+    const dir = await Deno.makeTempDir();
+    try {
+      const spec = storiesSpec({
+        methods: [{ name: "full" }, { name: "snapkv" }],
+        prefill: "streaming",
+        prefillChunk: 64,
+      });
+      const records = await runTaskSuite({
+        gpu,
+        spec,
+        runId: "t",
+        specHash: "h",
+        out: resultsDir(dir),
+        log: () => {},
+        tty: false,
+      }) as SampleRecord[];
+      const by = (m: string) => records.find((r) => r.method === m)!;
+      assert.equal(by("full").prefillMode, "dense");
+      assert.equal(by("full").prefillChunk, null);
+      assert.equal(by("snapkv").prefillMode, "streaming");
+      assert.equal(by("snapkv").prefillChunk, 64);
+      assert.equal(by("snapkv").keptTokens, Math.ceil(by("snapkv").promptTokens / 4));
+      assert.ok(by("snapkv").bytesReadPerStep > 0);
+      assert.ok(by("snapkv").bytesReadPerStep < by("full").bytesReadPerStep);
+    } finally {
       await Deno.remove(dir, { recursive: true });
     }
   },

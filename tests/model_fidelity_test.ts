@@ -102,18 +102,18 @@ Deno.test("fidelityRun: a tight budget or a 4-bit cache moves the distribution (
   await Deno.remove(m.dir, { recursive: true });
 });
 
-Deno.test("fidelityRun on shape:tiny: a method at a tight budget runs in less memory", () =>
+Deno.test("fidelityRun on shape:tiny: a method at a tight budget moves the distribution in less memory", () =>
   withTiny(async (model) => {
-    // shape: presets' random weights copy the input token with probability ≈ 1 (tied
-    // embeddings, logits of standard deviation ≈ sqrt(hidden)): KL is ≈ 0 whatever the cache,
-    // so only finiteness, bytes and the full run's tokens are checked here
+    // shape:tiny ties its embeddings; the tied head is scaled 1/sqrt(hidden) (presets.ts), so
+    // its logits spread ≈ 1 and a tight budget shows in the KL (with a std-1 head the model was
+    // near-deterministic and every cache scored KL ≈ 1e-44)
     const prompt = randomPrompt(model.config, T, 5);
     const r = await fidelityRun(model, prompt, {
       steps: STEPS,
       method: "streaming_llm",
       budget: { budgetTokens: 8 },
     });
-    assert.ok(r.meanKl >= 0 && Number.isFinite(r.meanKl));
+    assert.ok(r.meanKl > 1e-6 && Number.isFinite(r.meanKl), `meanKl ${r.meanKl}`);
     assert.ok(r.top1Agreement >= 0 && r.top1Agreement <= 1);
     assert.ok(r.kvBytes < r.kvBytesFull);
     assert.equal(r.tokens.length, STEPS + 1);

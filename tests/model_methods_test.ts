@@ -1,29 +1,35 @@
 // Every registered compression method (engine/methods/registry.ts METHODS, so a new one is
 // picked up) through the model: each layer compressed after its dense prefill — once (one-shot
-// methods), or then evicting at every decode step (decode-time methods: the DecodeEvictor).
-//   - one-shot, budget = the prompt: the generated ids equal the full cache's exactly, in several
-//     formats, and so do the bytes; every method at a real budget: tokens kept per layer as the
-//     budget says, kvBytes from the compressed caches' allocations, below the full cache's;
-//     a format a method cannot use is refused, naming both;
+// methods), or then evicting at every decode step (decode-time methods: the DecodeEvictor) — or,
+// for quest (sparse), full caches with page selection at each decode step from layer 2 on.
+//   - one-shot and quest, budget = the prompt: the generated ids equal the full cache's exactly,
+//     in several formats, and so do the bytes (quest: the ids); every eviction method at a real
+//     budget: tokens kept per layer as the budget says, kvBytes from the compressed caches'
+//     allocations, below the full cache's; quest at a real budget: kvBytes above the full
+//     cache's (page metadata) and bytes read per decode step below; a format a method cannot use
+//     is refused, naming both;
 //   - positions: after compression a layer holds `budget` tokens but the next token sits at T;
 //     decode logits equal the reference forward (engine/reference/model.ts) that attends, from
 //     position T on, to exactly the tokens the caches held at that step (read back from the
-//     GPU: kept prompt tokens, generated ones, evictions) at their true positions;
+//     GPU: kept prompt tokens, generated ones, evictions) at their true positions; for quest, to
+//     the tokens of the pages each layer's selection read at that step;
 //   - bad input names the value; the CLI exits 2 with one line.
-// A small random checkpoint (D = 32, so the quantized formats apply) and the stories260K fixture
-// (skipped with a message when ../shared is absent).
+// A small random checkpoint (3 layers, D = 32, so the quantized formats apply and quest has one
+// sparse layer) and the stories260K fixture (skipped with a message when ../shared is absent).
 
 import assert from "node:assert/strict";
 import { createCache, getFormat } from "../engine/cache/registry.ts";
 import { toF32 } from "../engine/model/dtype.ts";
-import { generate, type GenerateOptions } from "../engine/model/generate.ts";
+import { generate, type GenerateOptions, type GenerateResult } from "../engine/model/generate.ts";
 import { run } from "../engine/model/generate_cli.ts";
 import { Model } from "../engine/model/model.ts";
 import { Checkpoint } from "../engine/model/safetensors.ts";
 import { Session } from "../engine/model/session.ts";
 import { ModelTokenizer } from "../engine/model/tokenizer.ts";
 import type { MethodInfo } from "../engine/methods/method.ts";
+import { QUEST_DENSE_LAYERS } from "../engine/methods/quest.ts";
 import { METHODS } from "../engine/methods/registry.ts";
+import { NO_PAGE } from "../engine/reference/quest.ts";
 import type { Budget } from "../engine/methods/budget.ts";
 import { referenceForward, type TensorSource } from "../engine/reference/model.ts";
 import { rng } from "../engine/reference/random.ts";
@@ -40,11 +46,8 @@ interface MethodRun {
   readonly label: string;
 }
 
-/**
- * Every method its own way, and one-shot methods with a decode rule evicting too. Sparse methods
- * (quest) are not in the session yet: tests/methods_quest_test.ts holds them.
- */
-const RUNS: MethodRun[] = METHODS.filter((info) => info.mode !== "sparse").flatMap((info) => {
+/** Every method its own way, and one-shot methods with a decode rule evicting too. */
+const RUNS: MethodRun[] = METHODS.flatMap((info) => {
   const own = { info, evict: info.mode === "decode", label: info.name };
   if (info.mode === "decode" || !info.decode) return [own];
   return [own, { info, evict: true, label: `${info.name}(decode-evict)` }];
@@ -56,7 +59,12 @@ function combines(r: MethodRun, format: string): boolean {
   return !r.evict || getFormat(format).slotWrites === true;
 }
 
-const CONFIG = tinyConfig({ head_dim: 32, vocab_size: 131, max_position_embeddings: 512 });
+const CONFIG = tinyConfig({
+  head_dim: 32,
+  vocab_size: 131,
+  max_position_embeddings: 512,
+  num_hidden_layers: 3,
+});
 
 /** B prompts of n ids each (BOS first). */
 function prompts(B: number, n: number, seed: number): number[][] {
@@ -92,8 +100,9 @@ Deno.test("methods × formats through the model: budget = prompt is exact, a rea
   const m = await writeRandomModel(CONFIG, { seed: 11 });
   const model = await Model.load(gpu, m.dir);
   const c = model.config;
-  // 160 tokens: past KIVI's 128-token residual, so a compressed KIVI cache is smaller too
-  const T = 160, N = 6;
+  // 150 tokens: past KIVI's 128-token residual, so a compressed KIVI cache is smaller too; and
+  // quest's budget of T reads ceil(150/16) = 10 pages, every token held through N steps
+  const T = 150, N = 6;
   const ps = prompts(2, T, 3);
   const base: GenerateOptions = { maxNewTokens: N, readEvery: 4, stopAtEos: false };
   const report: string[] = [];
@@ -102,6 +111,11 @@ Deno.test("methods × formats through the model: budget = prompt is exact, a rea
     const full = await generate(model, ps, { ...base, format });
     assert.equal(full.kvBytesFull, full.kvBytes, `${format}: full run's kvBytesFull`);
     assert.equal(full.compression, undefined);
+    // decode attention reads every held token (T + N − 1 of the T + N slots) of every layer
+    assert.ok(
+      full.bytesReadPerStep <= full.kvBytes && full.bytesReadPerStep > 0.95 * full.kvBytes,
+      `${format}: full run reads ${full.bytesReadPerStep} of ${full.kvBytes} bytes per step`,
+    );
     for (const r of RUNS) {
       const { info } = r;
       const what = `${r.label}+${format}`;
@@ -119,6 +133,10 @@ Deno.test("methods × formats through the model: budget = prompt is exact, a rea
           return true;
         });
         report.push(`${what} refused`);
+        continue;
+      }
+      if (info.mode === "sparse") {
+        report.push(await checkQuest(run, full, T, c.layers, what));
         continue;
       }
       if (!r.evict) {
@@ -153,6 +171,8 @@ Deno.test("methods × formats through the model: budget = prompt is exact, a rea
       }
       assert.equal(cut.kvBytesFull, full.kvBytes, `${what}: kvBytesFull = the full run's bytes`);
       assert.ok(cut.kvBytes < full.kvBytes, `${what}: ${cut.kvBytes} ≥ full ${full.kvBytes}`);
+      assert.ok(cut.bytesReadPerStep < full.bytesReadPerStep, `${what}: bytes read per step`);
+      assert.ok(cut.bytesReadPerStep <= cut.kvBytes, `${what}: reads no more than it stores`);
       cut.ids.forEach((ids, b) => {
         assert.equal(ids.length, T + N);
         assert.deepEqual(ids.slice(0, T), ps[b]);
@@ -163,7 +183,7 @@ Deno.test("methods × formats through the model: budget = prompt is exact, a rea
       if (format === "fp16") report.push(`${what} ${cut.kvBytes}/${full.kvBytes}`);
     }
   }
-  console.log(`ratio 2, kvBytes / full: ${report.join("; ")}`);
+  console.log(`ratio 2 (quest: 4), kvBytes / full: ${report.join("; ")}`);
   // a "+<format>" part picks the format
   const composed = await generate(model, ps, {
     ...base,
@@ -175,13 +195,79 @@ Deno.test("methods × formats through the model: budget = prompt is exact, a rea
   await Deno.remove(m.dir, { recursive: true });
 });
 
+/**
+ * quest through generate(): budget = the prompt gives the full cache's ids (its pages cover every
+ * token held when T + N − 1 ≤ ceil(T / 16)·16: full attention at every step); ratio 4 stores
+ * more than the full cache (page metadata) and reads less per decode step. Returns a report.
+ */
+async function checkQuest(
+  run: (budget: Budget) => Promise<GenerateResult>,
+  full: GenerateResult,
+  T: number,
+  layers: number,
+  what: string,
+): Promise<string> {
+  const same = await run({ budgetTokens: T });
+  assert.deepEqual(same.ids, full.ids, `${what}, budget = T: ids equal the full cache's`);
+  assert.deepEqual(
+    [same.compression?.mode, same.compression?.prefill, same.compression?.budgets],
+    ["sparse", "dense", new Array(layers).fill(T)],
+  );
+  const cut = await run({ ratio: 4 });
+  const K = Math.ceil(T / 4);
+  assert.deepEqual(
+    cut.compression?.budgets,
+    Array.from({ length: layers }, (_, l) => (l < QUEST_DENSE_LAYERS ? T : K)),
+  );
+  assert.equal(cut.kvBytesFull, full.kvBytes, `${what}: kvBytesFull`);
+  assert.ok(cut.kvBytes > full.kvBytes, `${what}: metadata: ${cut.kvBytes} ≤ ${full.kvBytes}`);
+  assert.ok(
+    cut.bytesReadPerStep < full.bytesReadPerStep,
+    `${what}: reads ${cut.bytesReadPerStep} per step, the full cache ${full.bytesReadPerStep}`,
+  );
+  assert.deepEqual(cut.newIds.map((x) => x[0]), full.newIds.map((x) => x[0]), "prefill's token");
+  cut.ids.forEach((ids) => assert.ok(ids.every((id) => id >= 0 && id < 131)));
+  return `${what} stored ${cut.kvBytes}/${full.kvBytes}, read ${cut.bytesReadPerStep}/${full.bytesReadPerStep}`;
+}
+
 // --- positions after compression ---------------------------------------------------------------
+
+/**
+ * quest after a decode step, the cache holding `len` tokens: [b][layer][hk] → the positions the
+ * step's attention read — every held one in the dense first layers, the tokens of the selected
+ * pages (QuestLayer.sel) in the others (the last page always among them, its count the layer's
+ * tokensRead).
+ */
+async function questRead(s: Session, len: number): Promise<number[][][][]> {
+  const { layers, Hkv } = s.model.config;
+  const raw = await s.model.gpu.read(s.quest.filter((q) => q).map((q) => ({ buffer: q.sel })));
+  return Array.from({ length: s.o.B }, (_, b) =>
+    Array.from({ length: layers }, (_, l) => {
+      const q = s.quest[l];
+      if (!q) {
+        assert.ok(l < QUEST_DENSE_LAYERS, `layer ${l}: a QuestLayer`);
+        return new Array(Hkv).fill(0).map(() => Array.from({ length: len }, (_, i) => i));
+      }
+      const sel = new Uint32Array(raw[l - QUEST_DENSE_LAYERS]);
+      return Array.from({ length: Hkv }, (_, hk) => {
+        const pages = [...sel.subarray((b * Hkv + hk) * q.pages, (b * Hkv + hk + 1) * q.pages)]
+          .filter((p) => p !== NO_PAGE);
+        const set = pages.flatMap((p) =>
+          Array.from({ length: Math.min(q.page, len - p * q.page) }, (_, i) => p * q.page + i)
+        );
+        assert.equal(set.length, q.tokensRead(len), `layer ${l}: tokens read`);
+        assert.equal(set.at(-1), len - 1, `layer ${l}: the last page is read`);
+        return set;
+      });
+    }));
+}
 
 /**
  * Prefill + `steps` decode steps of a compressed session (fp32); the prefill logits against the
  * dense reference, every decode step's against the reference through the positions the caches
- * held at that step (read back after it). Returns the largest gap between the decode logits and
- * the *dense* reference, which must be well above the tolerance for the test to show anything.
+ * held at that step (read back after it; quest: the tokens of the pages each layer read).
+ * Returns the largest gap between the decode logits and the *dense* reference, which must be
+ * well above the tolerance for the test to show anything.
  */
 async function checkPositions(
   model: Model,
@@ -207,16 +293,19 @@ async function checkPositions(
     inspect: true,
   });
   const what = r.label;
+  const sparse = r.info.mode === "sparse";
   try {
-    assert.equal(s.caches.length, 0, `${what}: no cache before prefill`);
-    assert.equal(s.kvBytes(), 0);
+    if (!sparse) {
+      assert.equal(s.caches.length, 0, `${what}: no cache before prefill`);
+      assert.equal(s.kvBytes(), 0);
+    }
     await s.prefill(ps);
     const budgets = s.budgets!;
     const bytes = s.kvBytes();
     /** [step][b][layer][hk]: what the caches held after step s + 1 (row T + s saw it). */
     const heldAt: number[][][][][] = [];
     const checkHeld = (held: number[][][][], step: number) =>
-      held.forEach((layers) =>
+      !sparse && held.forEach((layers) =>
         layers.forEach((heads, l) =>
           heads.forEach((set) => {
             const n = r.evict ? budgets[l] : budgets[l] + step;
@@ -225,13 +314,15 @@ async function checkPositions(
           })
         )
       );
-    checkHeld(await Promise.all(ps.map((_, b) => s.readHeld(b))), 0);
+    const readHeld = () =>
+      sparse ? questRead(s, T + s.generated - 1) : Promise.all(ps.map((_, b) => s.readHeld(b)));
+    if (!sparse) checkHeld(await readHeld(), 0);
     const seqs = ps.map((p) => [...p]);
     let denseGap = 0;
     for (let step = 0; step <= steps; step++) {
       if (step > 0) {
         s.decode(1);
-        const held = await Promise.all(ps.map((_, b) => s.readHeld(b)));
+        const held = await readHeld();
         checkHeld(held, step);
         heldAt.push(held);
       }
@@ -339,6 +430,24 @@ Deno.test("methods through the model: bad input names the value", async () => {
       /method "snapkv": every prompt of a batch must have the same length, got 40, 12 tokens/,
       [ps[0], ps[0].slice(0, 12)],
     ],
+    [{ method: "quest" }, /method "quest": needs a budget/],
+    [
+      { method: "quest", budget: { ratio: 2 }, decodeEviction: true },
+      /quest selects pages per decode step and evicts nothing/,
+    ],
+    [
+      { method: "quest", budget: { budgetTokens: 41 } },
+      /method "quest\+fp16" on a 40-token prompt: budgetTokens: got 41, expected an integer in/,
+    ],
+    [
+      { method: "quest", params: { page: 6 }, budget: { ratio: 2 } },
+      /quest page: got 6, expected a multiple of 4/,
+    ],
+    [
+      { method: "quest", budget: { ratio: 2 } },
+      /method "quest": every prompt of a batch must have the same length, got 40, 12 tokens/,
+      [ps[0], ps[0].slice(0, 12)],
+    ],
   ];
   for (const [opts, pattern, p] of cases) {
     await assert.rejects(() => generate(model, p ?? ps, { ...o, ...opts }), (e: Error) => {
@@ -399,14 +508,24 @@ Deno.test({
         assert.deepEqual(same.ids, full.ids, `${r.label}: budget = T gives the full cache's ids`);
       }
       const cut = await run({ ratio: 2 });
-      assert.ok(cut.kvBytes < full.kvBytes, `${r.label}: kvBytes`);
+      if (r.info.mode === "sparse") {
+        // quest keeps every token (plus page metadata) and reads fewer (T = 97: the budget's 7
+        // pages hold every token up to T + N − 1 = 108, so budget = T above is full attention)
+        assert.ok(cut.kvBytes > full.kvBytes, `${r.label}: kvBytes`);
+      } else {
+        assert.ok(cut.kvBytes < full.kvBytes, `${r.label}: kvBytes`);
+      }
+      assert.ok(cut.bytesReadPerStep < full.bytesReadPerStep, `${r.label}: bytes read per step`);
       assert.equal(cut.kvBytesFull, full.kvBytes);
       const agree = cut.newIds[0].findIndex((id, i) => id !== full.newIds[0][i]);
-      report.push(`${r.label} ${agree < 0 ? N : agree}/${N} ${cut.kvBytes}/${full.kvBytes}`);
+      report.push(
+        `${r.label} ${agree < 0 ? N : agree}/${N} ${cut.kvBytes}/${full.kvBytes} ` +
+          `read ${cut.bytesReadPerStep}/${full.bytesReadPerStep}`,
+      );
     }
     console.log(
       `stories260K, T=${T}, ratio 2, fp32: new tokens equal to the full cache's before the ` +
-        `first difference, kvBytes/full: ${report.join("; ")}`,
+        `first difference, kvBytes/full, bytes read per step/full: ${report.join("; ")}`,
     );
     model.destroy();
   },

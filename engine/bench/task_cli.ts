@@ -41,6 +41,7 @@ export const TASK_OPTIONS = {
   batch: { type: "string" },
   "memory-budget": { type: "string" },
   prefill: { type: "string" },
+  "prefill-chunk": { type: "string" },
   chat: { type: "string" },
   "new-tokens": { type: "string" },
   haystack: { type: "string" },
@@ -160,6 +161,7 @@ const CONFIG_KEYS: readonly (keyof TaskRunSpec)[] = [
   "batchSize",
   "memoryBudget",
   "prefill",
+  "prefillChunk",
   "maxNewTokens",
   "chat",
   "haystack",
@@ -227,6 +229,7 @@ export function parseConfig(text: string, file: string): Partial<TaskRunSpec> {
         expect(typeof v === "number", file, k, v, "a number");
         break;
       case "memoryBudget":
+      case "prefillChunk":
       case "maxNewTokens":
         expect(v === null || typeof v === "number", file, k, v, "a number or null");
         break;
@@ -337,6 +340,9 @@ export function taskSpecFromValues(values: TaskValues, software: boolean): TaskC
     batchSize: v.batch ? num("batch", v.batch, true) : spec.batchSize,
     memoryBudget: v["memory-budget"] ? parseBytes(v["memory-budget"]) : spec.memoryBudget,
     prefill,
+    prefillChunk: v["prefill-chunk"]
+      ? num("prefill-chunk", v["prefill-chunk"], true)
+      : spec.prefillChunk,
     chat,
     maxNewTokens: v["new-tokens"] ? num("new-tokens", v["new-tokens"], true) : spec.maxNewTokens,
     haystack: v.haystack ?? spec.haystack,

@@ -7,7 +7,8 @@ import type { Gpu } from "../gpu/mod.ts";
 import type { Budget } from "../methods/budget.ts";
 import { type Envelope, envelope } from "./kernel_records.ts";
 import type { PrefillMode, Variant } from "./task_spec.ts";
-import { variantKey } from "./task_spec.ts";
+import { FULL, variantKey } from "./task_spec.ts";
+import { getMethod } from "../methods/registry.ts";
 
 export interface TaskEnvelope extends Omit<Envelope, "suite"> {
   suite: "tasks";
@@ -45,8 +46,13 @@ export function variantFields(v: Variant, prefillMode: PrefillMode): VariantFiel
     format: v.format,
     ...(v.budget ?? {}),
     methodMode: "none",
-    prefillMode,
+    prefillMode: streams(v) ? prefillMode : "dense",
   };
+}
+
+/** Whether a variant's prefill can stream: methods that evict (not full, not quest). */
+export function streams(v: Variant): boolean {
+  return v.method !== FULL && getMethod(v.method).mode !== "sparse";
 }
 
 /** What a record says of its model. */
@@ -89,6 +95,10 @@ export interface SampleRecord extends TaskEnvelope, VariantFields, ModelFields {
   kvBytes: number;
   /** The most KV-cache bytes live during decode (allocations are fixed after prefill: = kvBytes). */
   kvBytesPeak: number;
+  /** KV bytes the last decode step read (quest: its selected pages and metadata; else the caches). */
+  bytesReadPerStep: number;
+  /** Streaming prefill's chunk in tokens (null for dense). */
+  prefillChunk: number | null;
   /** The full cache in fp16 for the same tokens, from a probe allocation. */
   kvBytesFp16: number;
   /** kvBytesFp16 / kvBytes: what the cache really shrank by. */

@@ -63,7 +63,14 @@ export interface TaskRunSpec {
   readonly batchSize: number;
   /** With a byte budget: per method, the largest batch whose peak GPU bytes fit, and its speed. */
   readonly memoryBudget: number | null;
+  /**
+   * dense: the prefill attends over the whole prompt, then the method compresses. streaming:
+   * chunks of `prefillChunk` tokens, each layer compacted to its budget after every chunk (methods
+   * that evict; full and quest prefill dense either way, and their records say so).
+   */
   readonly prefill: PrefillMode;
+  /** Streaming prefill's chunk in tokens (null: the runtime's default, 512). */
+  readonly prefillChunk: number | null;
   /** A cap on each sample's generation length (tasks set their own; null: the task's). */
   readonly maxNewTokens: number | null;
   /** Chat template: auto = when the model has one. */
@@ -107,6 +114,7 @@ export function taskPreset(name: TaskPreset, model?: string): TaskRunSpec {
     batchSize: 1,
     memoryBudget: null,
     prefill: "dense" as const,
+    prefillChunk: null,
     chat: "auto" as const,
     haystack: null,
     data: null,
@@ -184,7 +192,7 @@ export function taskPreset(name: TaskPreset, model?: string): TaskRunSpec {
             ],
           }
           : embedded([0, 0.25, 0.5, 0.75, 1], "shape:llama-3-8b", 32)),
-        methods: entries([FULL, "streaming_llm", "h2o", "snapkv", "pyramidkv"]),
+        methods: entries([FULL, "streaming_llm", "h2o", "snapkv", "pyramidkv", "quest"]),
         formats: ["fp16", "kivi2", "kivi4", "int4"],
         budgets: ratios([2, 4, 6, 8]),
         lengths: [4096, 8192, 16384],
@@ -335,10 +343,11 @@ export function validateTaskSpec(s: TaskRunSpec): void {
       `prefill: got "${s.prefill}", expected one of ${PREFILL_MODES.join(", ")}`,
     );
   }
-  if (s.prefill === "streaming") {
+  if (s.prefillChunk !== null) checkInt("prefill chunk (tokens)", s.prefillChunk, 1, 1 << 20);
+  if (s.prefillChunk !== null && s.prefill !== "streaming") {
     throw new RangeError(
-      `prefill "streaming": compress-as-you-go prefill is not built yet (chunked prefill runs ` +
-        `with full caches only); use --prefill dense`,
+      `prefill chunk ${s.prefillChunk}: applies to --prefill streaming (dense prefill reads the ` +
+        `whole prompt at once)`,
     );
   }
   if (s.maxNewTokens !== null) checkInt("max new tokens", s.maxNewTokens, 1, 1 << 16);

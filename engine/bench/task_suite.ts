@@ -44,6 +44,7 @@ import {
   recordKey,
   sampleKey,
   type SampleRecord,
+  streams,
   taskEnvelope,
   type TaskRecord,
   variantFields,
@@ -321,14 +322,12 @@ async function measure(
   v: Variant,
   maxNewTokens: number,
   stopAtEos: boolean,
+  spec: TaskRunSpec,
 ): Promise<Run> {
   gpu.resetPeak();
   const r = await generate(model, Array.from({ length: B }, () => ids), {
     maxNewTokens,
-    format: v.format,
-    method: v.method === FULL ? undefined : v.method,
-    params: v.method === FULL ? undefined : v.params,
-    budget: v.budget,
+    ...variantOptions(v, spec),
     stopAtEos,
   });
   const peakGpuBytes = gpu.peakBytes;
@@ -340,6 +339,20 @@ async function measure(
     c.layers,
   );
   return { r, kvBytesFp16, peakGpuBytes };
+}
+
+/** A variant as generate()/fidelityRun() options (streaming prefill only where it streams). */
+function variantOptions(v: Variant, spec: TaskRunSpec) {
+  const streaming = spec.prefill === "streaming" && streams(v);
+  return {
+    format: v.format,
+    method: v.method === FULL ? undefined : v.method,
+    params: v.method === FULL ? undefined : v.params,
+    budget: v.budget,
+    ...(streaming
+      ? { prefill: "streaming" as const, prefillChunk: spec.prefillChunk ?? undefined }
+      : {}),
+  };
 }
 
 function rates(r: GenerateResult, B: number, T: number) {
@@ -365,14 +378,14 @@ async function runSample(
 ): Promise<SampleRecord> {
   const { gpu, spec } = ctx;
   const B = spec.batchSize;
-  const run = await measure(gpu, model, cell.ids, B, v, cell.maxNewTokens, true);
+  const run = await measure(gpu, model, cell.ids, B, v, cell.maxNewTokens, true, spec);
   const { r } = run;
   const newIds = r.newIds[0];
   const prediction = plan.tokenizer ? plan.tokenizer.decode(newIds) : newIds.join(" ");
   const logits = cell.task.scoring === "logits";
   const applicable = logits || plan.info.kind !== "shape";
   const scores = logits
-    ? await fidelityScores(model, cell, v)
+    ? await fidelityScores(model, cell, v, spec)
     : applicable
     ? cell.task.scoreAll(prediction, cell.sample)
     : {};
@@ -402,6 +415,10 @@ async function runSample(
     keptTokens: kept ? kept.reduce((s, x) => s + x, 0) / kept.length : cell.ids.length,
     kvBytes: r.kvBytes,
     kvBytesPeak: r.kvBytes,
+    bytesReadPerStep: r.bytesReadPerStep,
+    prefillChunk: r.compression?.prefill === "streaming"
+      ? r.compression.prefillChunk ?? null
+      : null,
     kvBytesFp16: run.kvBytesFp16,
     compression: run.kvBytesFp16 / r.kvBytes,
     nominalRatio: nominalRatio(v.budget, cell.ids.length),
@@ -419,14 +436,10 @@ async function fidelityScores(
   model: Model,
   cell: SampleCell,
   v: Variant,
+  spec: TaskRunSpec,
 ): Promise<Record<string, number>> {
   const steps = cell.maxNewTokens;
-  const o = {
-    format: v.format,
-    method: v.method === FULL ? undefined : v.method,
-    params: v.method === FULL ? undefined : v.params,
-    budget: v.budget,
-  };
+  const o = variantOptions(v, spec);
   const f = await fidelityRun(model, cell.ids, { ...o, steps });
   const ppl = await perplexityRun(model, cell.ids, cell.ids.length - steps, o);
   return { top1_agreement: f.top1Agreement, mean_kl: f.meanKl, perplexity: ppl.perplexity };
@@ -476,7 +489,7 @@ async function runMaxBatch(
   const n = MAX_BATCH_NEW_TOKENS;
   const at = async (B: number): Promise<Run | undefined> => {
     try {
-      return await measure(gpu, model, m.cell.ids, B, m.variant, n, false);
+      return await measure(gpu, model, m.cell.ids, B, m.variant, n, false, spec);
     } catch (e) {
       if (e instanceof RangeError || /out of memory|allocation|exceeds/i.test(String(e))) {
         return undefined;

@@ -4,7 +4,8 @@
 // stores them (so "snapkv+kivi4" quantizes the kept set). One command buffer per layer; nothing
 // is read back. The caller destroys the full k and v afterwards: that is where memory drops.
 // Not here: decode-time eviction (evict.ts, which starts from this compression), page
-// selection, streaming prefill (later slices).
+// selection (quest_layer.ts), streaming prefill (stream.ts: the same scorers, top-k and gather,
+// chunk by chunk).
 //
 // Shapes (engine/shapes.ts): k, v [B, T, Hkv, D] f32, qw [B, W, H, D] f32 → a cache holding
 // K = budget tokens per sequence, capacity K + room; scores [B, Hkv, T] f32 and kept

@@ -26,7 +26,8 @@
 // stat [B, Hkv, capacity] f32 (8 bytes per token per KV head; bytes() counts them); workspace: the
 // raw scores [B, H, capacity] f32 and a few [B, Hkv] words (workspaceBytes()).
 // Not here: KIVI (its 32-token key groups cannot lose one token: the composition is refused),
-// streaming (chunked) prefill, quest's page selection.
+// streaming (chunked) prefill (stream.ts, which seeds an empty evictor with its held set),
+// quest's page selection.
 
 import type { KvCache, SlotWritable } from "../cache/format.ts";
 import { canWriteSlots } from "../cache/format.ts";

@@ -1,6 +1,8 @@
 // Public face of engine/methods: compress one attention layer's prompt with a registered method
-// into a fresh cache of any format ("snapkv+kivi4"); evict during decode (h2o, tova,
-// streaming_llm: DecodeEvictor, one per layer); the registry, and the budget arithmetic.
+// into a fresh cache of any format ("snapkv+kivi4"), after the prefill (Compressor) or chunk by
+// chunk during it (StreamCompressor); evict during decode (h2o, tova, streaming_llm:
+// DecodeEvictor, one per layer); quest's page selection (QuestLayer); the registry, and the
+// budget arithmetic.
 
 export { type CompressedLayer, type CompressOptions, Compressor } from "./compress.ts";
 export {
@@ -30,3 +32,12 @@ export type {
   ParamSpec,
 } from "./method.ts";
 export { pyramidBudgets } from "./pyramidkv.ts";
+export { QUEST_DENSE_LAYERS } from "./quest.ts";
+export { QuestLayer, type QuestOptions } from "./quest_layer.ts";
+export {
+  DEFAULT_STREAM_CHUNK,
+  type StreamChunk,
+  StreamCompressor,
+  type StreamedLayer,
+  type StreamOptions,
+} from "./stream.ts";

@@ -20,8 +20,8 @@
 //   metadata  f16, rounded outward (max up, min down to the next f16), so U stays an upper bound
 //             of the scores the kernel computes from the stored keys; keys beyond ±65504 are
 //             clamped there (the bound may then undershoot). [B, Hkv, pages, 2, D/2] u32.
-//   layers    Quest leaves the first two layers dense; that is the model's choice, not this
-//             layer's (see quest_layer.ts).
+//   layers    Quest leaves the first two layers dense (QUEST_DENSE_LAYERS); that is the
+//             model's choice (engine/model/session.ts), not this layer's (see quest_layer.ts).
 // The GPU side is QuestLayer (quest_layer.ts): page metadata (quest_pages.wgsl, through the
 // cache format's read snippet, so quest+kivi4 reads KIVI keys as decode does), bounds and top-k
 // (quest_select.wgsl), attention over the selected pages of the stored cache (quest_attention).
@@ -32,6 +32,12 @@ import { type Budget, resolveBudget } from "./budget.ts";
 import type { MethodInfo, Params } from "./method.ts";
 
 export const QUEST_PAGE = 16;
+/**
+ * Layers a model keeps dense under quest: the first two (Quest's code skips them; their
+ * attention is not sparse enough to select from). engine/model/session.ts gives layers
+ * 0 .. QUEST_DENSE_LAYERS − 1 plain decode attention and every later one a QuestLayer.
+ */
+export const QUEST_DENSE_LAYERS = 2;
 /** Page sizes are multiples of this: the decode kernel reads keys in blocks of up to 4 tokens. */
 export const QUEST_PAGE_MULTIPLE = 4;
 

@@ -8,8 +8,9 @@
 //                   as the logits arrive: top-1 agreement and KL(P_full || P_method) (fidelity.ts,
 //                   float64 on the host); nothing of the vocabulary is kept across steps.
 //                   `steps` decode steps are compared; the prefill's prediction is reported on
-//                   its own (prefillKl, prefillAgrees), not in the means: prefill attention is
-//                   dense whatever the cache (compression follows it), so it always agrees today.
+//                   its own (prefillKl, prefillAgrees), not in the means: a dense prefill
+//                   attends over the whole prompt whatever the cache (compression follows it),
+//                   so it agrees; a streaming one (prefill: "streaming") need not.
 //   perplexityRun   one session: prefill ids[0, prefix) (compressing with the method, if any),
 //                   then teacher-force ids[prefix, n − 1); the sum of log p(ids[i]) for i ≥ prefix
 //                   (the prefill's prediction included) in float64 → exp(−mean).
@@ -28,7 +29,7 @@ import { argmax, klDivergence, perplexity, tokenLogProbs } from "../tasks/fideli
 import { cacheFormat } from "./compression.ts";
 import { DEFAULT_FORMAT } from "./generate.ts";
 import type { Model } from "./model.ts";
-import { Session } from "./session.ts";
+import { type PrefillMode, Session, type SessionCompression } from "./session.ts";
 
 /** The compared cache: a method (with its format), or a format alone. */
 export interface CompareOptions {
@@ -41,6 +42,10 @@ export interface CompareOptions {
   readonly budget?: Budget;
   /** Evict during decode too (default: the method's own mode). */
   readonly decodeEviction?: boolean;
+  /** The compared run's prefill, "dense" (default) or "streaming" (SessionOptions.prefill). */
+  readonly prefill?: PrefillMode;
+  /** The compared run's prefill chunk (SessionOptions.prefillChunk). */
+  readonly prefillChunk?: number;
   /**
    * Decode steps per command buffer and logits readback (default: 16, fewer where 16 steps of
    * the vocabulary would pass 32 MiB).
@@ -58,13 +63,7 @@ export interface FidelityOptions extends CompareOptions {
 }
 
 /** What a method run was (GenerateResult's compression). */
-export interface CompressionInfo {
-  readonly method: string;
-  readonly mode: "one-shot" | "decode";
-  readonly params: Params;
-  /** Tokens kept per KV head, per layer. */
-  readonly budgets: readonly number[];
-}
+export type CompressionInfo = SessionCompression;
 
 export interface FidelityResult {
   /** Fraction of the compared steps whose argmax equals the full run's. */
@@ -135,12 +134,7 @@ function checkIds(what: string, ids: readonly number[], V: number): void {
 }
 
 function compressionInfo(s: Session): CompressionInfo | undefined {
-  return s.compressor && {
-    method: s.compressor.method.name,
-    mode: s.evicting ? "decode" : "one-shot",
-    params: s.compressor.params,
-    budgets: s.budgets!,
-  };
+  return s.compression;
 }
 
 /** The session for the compared run (method, format) of a prompt of T tokens. */
@@ -159,6 +153,8 @@ function compared(
     params: o.params,
     budget: o.budget,
     decodeEviction: o.decodeEviction,
+    prefill: o.prefill,
+    prefillChunk: o.prefillChunk,
   });
 }
 

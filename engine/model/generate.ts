@@ -3,13 +3,14 @@
 // when every sequence has produced an end-of-sequence id (or max new tokens). Token ids only:
 // the text layer is generateText().
 // With `method` (engine/methods, "snapkv" or "snapkv+kivi4") each layer's cache is compressed
-// right after its dense prefill, and evicted from during decode where the method does
-// (session.ts); the result says what was kept and what the full cache would have taken. A
-// method needs prompts of one length (ragged batches are refused). `prefillChunk` prefills in
-// chunks (full caches only), with the unchunked result. Decoding is greedy (argmax) unless a
-// temperature > 0 is given: then each token is drawn on the GPU (top-k, top-p; seeded, so a run
-// is reproducible; sampling.ts, engine/kernels/sample.ts).
-// Not here: streaming (compress-as-you-go) prefill.
+// right after its dense prefill — or, with `prefill: "streaming"`, chunk by chunk as the prompt
+// goes in — and evicted from during decode where the method does; quest keeps full caches and
+// reads selected pages at each decode step (session.ts). The result says what was kept, what
+// the full cache would have taken and what a decode step reads. A method needs prompts of one
+// length (ragged batches are refused). `prefillChunk` prefills in chunks (full caches and quest:
+// the unchunked result; streaming: the compression's chunk). Decoding is greedy (argmax) unless
+// a temperature > 0 is given: then each token is drawn on the GPU (top-k, top-p; seeded, so a
+// run is reproducible; sampling.ts, engine/kernels/sample.ts).
 
 import type { SamplingParams } from "../kernels/sample.ts";
 import { checkInt } from "../shapes.ts";
@@ -20,7 +21,7 @@ import { cacheFormat, checkEqualLengths } from "./compression.ts";
 import type { ModelConfig } from "./config.ts";
 import type { Model } from "./model.ts";
 import { resolveSampling, type SamplingOptions } from "./sampling.ts";
-import { Session } from "./session.ts";
+import { type PrefillMode, Session, type SessionCompression } from "./session.ts";
 import type { ModelTokenizer } from "./tokenizer.ts";
 
 /** Sampling (temperature, topP, topK, seed): absent or temperature 0 is greedy decoding. */
@@ -32,17 +33,31 @@ export interface GenerateOptions extends SamplingOptions {
    */
   readonly format?: string;
   /**
-   * A one-shot compression method, "<method>" or "<method>+<format>" ("snapkv+kivi4"), applied
-   * after the dense prefill. Absent: the full cache in `format`.
+   * A compression method, "<method>" or "<method>+<format>" ("snapkv+kivi4"): an eviction
+   * method, applied after the prefill (or during it, streaming), or quest. Absent: the full
+   * cache in `format`.
    */
   readonly method?: string;
   /** The method's parameters (defaults from its registry entry). */
   readonly params?: Params;
-  /** Required with a method: { ratio: x } keeps ceil(T/x) tokens, { budgetTokens: n } n. */
+  /**
+   * Required with a method: { ratio: x } keeps ceil(T/x) tokens, { budgetTokens: n } n (quest:
+   * tokens read per decode step).
+   */
   readonly budget?: Budget;
   /** Evict during decode too (default: the method's mode is "decode"; see SessionOptions). */
   readonly decodeEviction?: boolean;
-  /** Prefill in chunks of this many tokens (full caches only; default: the whole prompt). */
+  /**
+   * "dense" (default): attention over the whole prompt, then the method compresses.
+   * "streaming": chunks of `prefillChunk` tokens, each layer compacted back to its budget after
+   * every chunk, so the prefill never holds more than budget + chunk tokens per layer (eviction
+   * methods only; see SessionOptions).
+   */
+  readonly prefill?: PrefillMode;
+  /**
+   * Tokens per prefill chunk. Dense: full caches and quest only (default: the whole prompt; same
+   * result). Streaming: default 512, at least the method's window.
+   */
   readonly prefillChunk?: number;
   /** Decode steps per command buffer and readback (default 16). */
   readonly readEvery?: number;
@@ -71,15 +86,17 @@ export interface GenerateResult {
   readonly kvBytesFull: number;
   /** The cache format. */
   readonly format: string;
-  /** With a method: its name, resolved parameters and kept tokens per layer; else undefined. */
-  readonly compression?: {
-    readonly method: string;
-    /** one-shot: compressed once after prefill; decode: evicted every step at the budget. */
-    readonly mode: "one-shot" | "decode";
-    readonly params: Params;
-    /** Tokens kept per (b, hk), per layer. */
-    readonly budgets: readonly number[];
-  };
+  /**
+   * KV bytes the last decode step read, all layers (Session.bytesReadPerStep): plain decode
+   * attention reads every held token's stored K and V (for a full cache, its stored bytes);
+   * quest reads its selected pages plus the page metadata. Prefill's reads are not counted.
+   */
+  readonly bytesReadPerStep: number;
+  /**
+   * With a method: its name, mode, resolved parameters, kept tokens per layer, and how the
+   * prompt went in (prefill "dense" | "streaming", and the chunk); else undefined.
+   */
+  readonly compression?: SessionCompression;
   /** Decode steps run (all sequences step together). */
   readonly steps: number;
   /** The sampling parameters drawn with (defaults filled in); undefined: greedy. */
@@ -113,6 +130,7 @@ export async function generate(
     params: o.params,
     budget: o.budget,
     decodeEviction: o.decodeEviction,
+    prefill: o.prefill,
     prefillChunk: o.prefillChunk,
     sampling,
   });
@@ -144,13 +162,9 @@ export async function generate(
       newIds,
       kvBytes: session.kvBytes(),
       kvBytesFull: session.kvBytesFull,
+      bytesReadPerStep: session.bytesReadPerStep(),
       format,
-      compression: session.compressor && {
-        method: session.compressor.method.name,
-        mode: session.evicting ? "decode" : "one-shot",
-        params: session.compressor.params,
-        budgets: session.budgets!,
-      },
+      compression: session.compression,
       steps,
       sampling,
       ms: {

@@ -5,16 +5,17 @@
 //   --model DIR | hf:org/name[@rev] | shape:PRESET
 //   --prompt TEXT [--chat] | --prompt-tokens N (a seeded random prompt; shape: models need it)
 //   [--format NAME] [--method NAME[+FORMAT] (--ratio X | --budget N) [--params k=v,...]
-//    [--decode-evict]] [--prefill-chunk N]
+//    [--decode-evict]] [--prefill dense|streaming] [--prefill-chunk N]
 //   [--max-new-tokens N] [--json] [--device auto|gpu|software] [--weights auto|f32|f16]
 //   [--read-every N] [--temperature T [--top-p P] [--top-k K] [--seed S]]
 //
 // Prints the generated text (ids for shape: models, which have no tokenizer), or with --json
-// {ids, text, kvBytes, kvBytesFull, method, budget, ms, ...}. Bad input — a missing model or
+// {ids, text, kvBytes, kvBytesFull, bytesReadPerStep, method, budget, prefill, ms, ...}. Bad input — a missing model or
 // tokenizer, an unknown format, method or preset, a budget of 0 or over the prompt, a method
 // with a format it cannot use, a prompt longer than the model's context, a sampling flag out of
 // its range or without --temperature, a bad flag — prints one line and exits 2.
 
+import { sourceDir, sourceInfo } from "./source.ts";
 import { parseArgs } from "node:util";
 import { AdapterError, DEVICE_CHOICES, type DeviceChoice, Gpu } from "../gpu/mod.ts";
 import { formatNames } from "../cache/registry.ts";
@@ -24,7 +25,6 @@ import { methodNames } from "../methods/registry.ts";
 import { cacheFormat } from "./compression.ts";
 import { ModelError } from "./errors.ts";
 import { DEFAULT_FORMAT, generate, type GenerateResult, randomPrompt } from "./generate.ts";
-import { resolveModel } from "./hub.ts";
 import { Model } from "./model.ts";
 import { presetConfig, presetNames } from "./presets.ts";
 import {
@@ -34,13 +34,15 @@ import {
   resolveSampling,
   type SamplingOptions,
 } from "./sampling.ts";
+import { PREFILL_MODES, type PrefillMode } from "./session.ts";
 import { ModelTokenizer } from "./tokenizer.ts";
 import { WEIGHTS_POLICIES, type WeightsPolicy } from "./weights.ts";
 
 const USAGE = `usage: deno task generate --model DIR|hf:org/name[@rev]|shape:PRESET
        (--prompt TEXT [--chat] | --prompt-tokens N) [--format NAME]
        [--method NAME[+FORMAT] (--ratio X | --budget N) [--params k=v,...] [--decode-evict]]
-       [--prefill-chunk N] [--max-new-tokens N] [--json] [--device auto|gpu|software]
+       [--prefill dense|streaming] [--prefill-chunk N] [--max-new-tokens N] [--json]
+       [--device auto|gpu|software]
        [--weights auto|f32|f16] [--read-every N]
        [--temperature T [--top-p P] [--top-k K] [--seed S]]
 sampling: T = 0 (default) is greedy, else ${MIN_TEMPERATURE} ≤ T ≤ ${MAX_TEMPERATURE}; 0 < P ≤ 1;
@@ -63,7 +65,12 @@ export interface CliArgs {
   readonly params?: Params;
   /** --decode-evict: evict during decode too (methods with a decode rule; h2o, tova always do). */
   readonly decodeEviction?: boolean;
-  /** --prefill-chunk N: prefill N prompt tokens at a time (full caches only). */
+  /**
+   * --prefill streaming: chunked prefill that compresses as it goes (needs an eviction method);
+   * dense (default): attention over the whole prompt, then compression.
+   */
+  readonly prefill?: PrefillMode;
+  /** --prefill-chunk N: prefill N prompt tokens at a time (full caches, quest, streaming). */
   readonly prefillChunk?: number;
   readonly maxNewTokens: number;
   readonly json: boolean;
@@ -137,6 +144,7 @@ export function parseCli(args: readonly string[]): CliArgs {
       budget: { type: "string" },
       params: { type: "string" },
       "decode-evict": { type: "boolean" },
+      prefill: { type: "string" },
       "prefill-chunk": { type: "string" },
       "max-new-tokens": { type: "string", default: "64" },
       json: { type: "boolean", default: false },
@@ -170,10 +178,19 @@ export function parseCli(args: readonly string[]): CliArgs {
     topK: "--top-k",
     seed: "--seed",
   });
+  const prefill = v.prefill === undefined
+    ? undefined
+    : oneOf("--prefill", v.prefill, PREFILL_MODES);
   let budget: Budget | undefined;
   if (v.method === undefined) {
     for (const flag of ["ratio", "budget", "params", "decode-evict"] as const) {
       if (v[flag] !== undefined) throw new RangeError(`--${flag}: needs --method NAME`);
+    }
+    if (v.prefill === "streaming") {
+      throw new RangeError(
+        "--prefill streaming: needs --method NAME (it compresses each chunk to the method's " +
+          "budget); for a full cache in chunks, give --prefill-chunk N alone",
+      );
     }
   } else {
     if ((v.ratio === undefined) === (v.budget === undefined)) {
@@ -198,6 +215,7 @@ export function parseCli(args: readonly string[]): CliArgs {
     budget,
     params: v.params === undefined ? undefined : params(v.params),
     decodeEviction: v["decode-evict"] || undefined,
+    prefill,
     prefillChunk: v["prefill-chunk"] === undefined
       ? undefined
       : positiveInt("--prefill-chunk", v["prefill-chunk"]),
@@ -248,7 +266,7 @@ async function openSource(
     }
     return undefined;
   }
-  const dir = await resolveModel(a.model);
+  const dir = await sourceDir(sourceInfo(a.model));
   try {
     if (!(await Deno.stat(dir)).isDirectory) {
       throw new ModelError(`--model: ${dir} is not a folder`);
@@ -286,6 +304,7 @@ async function generateCli(a: CliArgs, io: Io, given?: Gpu): Promise<void> {
       params: a.params,
       budget: a.budget,
       decodeEviction: a.decodeEviction,
+      prefill: a.prefill,
       prefillChunk: a.prefillChunk,
       maxNewTokens: a.maxNewTokens,
       readEvery: a.readEvery,
@@ -301,6 +320,7 @@ async function generateCli(a: CliArgs, io: Io, given?: Gpu): Promise<void> {
       text,
       kvBytes: r.kvBytes,
       kvBytesFull: r.kvBytesFull,
+      bytesReadPerStep: r.bytesReadPerStep,
       ms: { load, ...r.ms },
       model: a.model,
       format: a.format,
@@ -310,7 +330,8 @@ async function generateCli(a: CliArgs, io: Io, given?: Gpu): Promise<void> {
       ...(a.budget ?? {}),
       budget: r.compression?.budgets ?? null,
       promptTokens: ids.length,
-      prefillChunk: a.prefillChunk ?? null,
+      prefill: r.compression?.prefill ?? "dense",
+      prefillChunk: r.compression?.prefillChunk ?? a.prefillChunk ?? null,
       sampling: r.sampling ?? null,
       newTokens: r.newIds[0].length,
       weightBytes: model.weights.bytes,

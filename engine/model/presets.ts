@@ -183,7 +183,13 @@ export interface RandomWeightsOptions {
 
 /**
  * Seeded random weights for `config`, generated on the GPU: matrices with standard deviation
- * 1/sqrt(K) (embedding 1), norm weights 1, biases 0.02.
+ * 1/sqrt(K), norm weights 1, biases 0.02. The embedding has standard deviation 1 when the model
+ * has its own lm_head, and 1/sqrt(hidden) when it is tied (it is then the lm_head too): the
+ * final norm makes the last hidden state's entries ≈ 1, so logits get a spread ≈ 1 either way,
+ * as a trained model's do. A std-1 tied head gave logits of spread ≈ sqrt(hidden), a
+ * near-deterministic model on which every cache scored a KL of ≈ 0 to the full one. RMSNorm
+ * removes the embedding's scale at the first layer's input; in the residual stream it now
+ * weighs less against the layers' outputs (random weights either way).
  */
 export async function randomWeights(
   gpu: Gpu,
@@ -213,7 +219,7 @@ export async function randomWeights(
     on ? vector(label, n, 0, 0.02) : undefined;
   const { hidden: C, intermediate: I, H, Hkv, D, vocab: V } = config;
   try {
-    const embed = matrix("embed_tokens", V, C, 1);
+    const embed = matrix("embed_tokens", V, C, config.tied ? 1 / Math.sqrt(C) : 1);
     const layers: LayerWeights[] = [];
     for (let l = 0; l < config.layers; l++) {
       const p = `layers.${l}.`;

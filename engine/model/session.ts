@@ -22,6 +22,12 @@
 //                       DecodeEvictor.fromPrompt, a cache of capacity = the budget; each decode
 //                       step evicts (once full) and stores the new token in the freed slot, so
 //                       the cache never grows.
+//                       sparse (quest): nothing is compressed. The caches are full, as without
+//                       a method, and the prefill is the plain one (chunked too); afterwards
+//                       each layer from QUEST_DENSE_LAYERS on gets a QuestLayer over its cache
+//                       (engine/methods/quest_layer.ts), which each decode step drives instead
+//                       of DecodeAttention: it reads only the pages whose key bounds are
+//                       highest. The first layers keep plain decode attention.
 //                     Chunked (`prefillChunk` N, full caches): the prompt goes through in chunks
 //                     of N tokens, one command buffer each; every layer copies its chunk's k, v
 //                     into that layer's f32 prompt store [T, Hkv, D] per sequence (allocated for
@@ -29,6 +35,13 @@
 //                     0 ..= t0 + i: the earlier chunks and its own), so the result is the
 //                     unchunked prefill's, bit for bit (see chunkSpans); activations are B·N
 //                     rows instead of B·T.
+//                     Streaming (`prefill: "streaming"`, a method other than quest): chunks of
+//                     N tokens (default DEFAULT_STREAM_CHUNK) as above, but each layer holds at
+//                     most its budget + N tokens: the chunk attends over what the layer holds
+//                     and itself, then the method compacts that back to the budget
+//                     (engine/methods/stream.ts StreamCompressor). After the last chunk each
+//                     layer's held set becomes its compressed cache (or evictor), as after the
+//                     dense prefill; nothing prompt-sized is allocated (activations B·N rows).
 //                     Positions are not cache lengths: `pos` [B] advances by the prompt length
 //                     and one per step, so after compression RoPE still places the next token
 //                     at T, while the cache holds `budget` tokens.
@@ -61,10 +74,20 @@ import { checkSampling, Sampler, type SamplingParams } from "../kernels/sample.t
 import { GEMV_MAX_ROWS } from "../kernels/matmul.ts";
 import { ropeTable } from "../kernels/rope.ts";
 import type { Matrix } from "../kernels/matrix.ts";
-import type { Budget } from "../methods/budget.ts";
+import { type Budget, checkBudget, checkForced, resolveBudget } from "../methods/budget.ts";
 import { Compressor } from "../methods/compress.ts";
 import { DecodeEvictor, decodeForced, planEviction } from "../methods/evict.ts";
-import type { LayerInput, Params } from "../methods/method.ts";
+import {
+  checkLayerShape,
+  type LayerInput,
+  type MethodInfo,
+  type Params,
+  resolveParams,
+} from "../methods/method.ts";
+import { QUEST_DENSE_LAYERS } from "../methods/quest.ts";
+import { QuestLayer } from "../methods/quest_layer.ts";
+import { parseComposition } from "../methods/registry.ts";
+import { DEFAULT_STREAM_CHUNK, StreamCompressor } from "../methods/stream.ts";
 import { checkInt } from "../shapes.ts";
 import { checkEqualLengths, compositionName, fullCacheBytes } from "./compression.ts";
 import type { Model } from "./model.ts";
@@ -79,13 +102,17 @@ export interface SessionOptions {
   /** KV-cache format by registry name (engine/cache/registry.ts). */
   readonly format: string;
   /**
-   * A one-shot compression method, "<method>" or "<method>+<format>" (engine/methods/
-   * registry.ts; a "+<format>" part must name `format`). Absent: the full cache in `format`.
+   * A compression method, "<method>" or "<method>+<format>" (engine/methods/registry.ts; a
+   * "+<format>" part must name `format`): an eviction method (one-shot or decode-time), or quest
+   * (sparse: full caches, page selection at decode). Absent: the full cache in `format`.
    */
   readonly method?: string;
   /** The method's parameters (defaults from its registry entry). */
   readonly params?: Params;
-  /** Required with a method: { ratio } or { budgetTokens } (engine/methods/budget.ts). */
+  /**
+   * Required with a method: { ratio } or { budgetTokens } (engine/methods/budget.ts): tokens
+   * kept per KV head, or for quest tokens read per decode step.
+   */
   readonly budget?: Budget;
   /**
    * Evict during decode too (engine/methods/evict.ts DecodeEvictor), so the cache never grows
@@ -95,18 +122,59 @@ export interface SessionOptions {
    */
   readonly decodeEviction?: boolean;
   /**
-   * Prefill in chunks of this many tokens (full caches only; see the header): activations for
-   * B·N rows instead of B·T, plus per-layer f32 prompt stores while prefill runs. Default: one
-   * chunk.
+   * "dense" (default): prefill attends over the whole prompt, then the method compresses.
+   * "streaming": chunked prefill that compresses as it goes (see the header), so the prefill's
+   * peak memory drops too; needs an eviction method (not quest).
+   */
+  readonly prefill?: PrefillMode;
+  /**
+   * Tokens per prefill chunk (see the header). Dense: full caches and quest only, default one
+   * chunk; activations for B·N rows instead of B·T, plus per-layer f32 prompt stores while
+   * prefill runs. Streaming: default DEFAULT_STREAM_CHUNK (512), and at least the method's
+   * window (the queries it scores with); a prompt of ≤ N tokens is one chunk, the dense result.
    */
   readonly prefillChunk?: number;
-  /** Keep each one-shot layer's kept positions on the GPU after compression (readHeld; tests). */
+  /**
+   * Keep each one-shot layer's kept positions on the GPU after compression (readHeld; tests);
+   * streaming prefill also reads back what every layer held after each chunk (chunkHeld).
+   */
   readonly inspect?: boolean;
   /**
    * Draw each token on the GPU (engine/kernels/sample.ts) instead of argmax; absent: greedy.
    * Validated (user-facing checks: sampling.ts resolveSampling).
    */
   readonly sampling?: SamplingParams;
+}
+
+export type PrefillMode = "dense" | "streaming";
+export const PREFILL_MODES: readonly PrefillMode[] = ["dense", "streaming"];
+
+/** What a session's compression is (GenerateResult's `compression`). */
+export interface SessionCompression {
+  readonly method: string;
+  /**
+   * one-shot: compressed once after prefill; decode: evicted every step at the budget; sparse:
+   * full caches, each decode step reads the selected pages (quest).
+   */
+  readonly mode: "one-shot" | "decode" | "sparse";
+  readonly params: Params;
+  /**
+   * Per layer: tokens kept per (b, hk); sparse: tokens read per step at most (the budget,
+   * rounded up to whole pages when read), and for the dense first layers the prompt T.
+   */
+  readonly budgets: readonly number[];
+  /** How the prompt went in: attention over all of it, or chunks compressed as they came. */
+  readonly prefill: PrefillMode;
+  /** Tokens per prefill chunk when the prefill ran in chunks (always with "streaming"). */
+  readonly prefillChunk?: number;
+}
+
+/** quest's plan: no Compressor; validated parameters and budget. */
+interface SparsePlan {
+  readonly method: MethodInfo;
+  readonly format: string;
+  readonly params: Params;
+  readonly budget: Budget;
 }
 
 /** Options of one decode() call; without them the recorded commands are the plain ones. */
@@ -153,6 +221,13 @@ export class Session {
   readonly kept: GPUBuffer[] = [];
   /** Per layer (decode-time methods): the evictor that owns the layer's cache and attention. */
   readonly evictors: DecodeEvictor[] = [];
+  /** Per layer from QUEST_DENSE_LAYERS on (quest, after prefill): page selection over its cache. */
+  readonly quest: QuestLayer[] = [];
+  /**
+   * Streaming prefill with inspect: after chunk c, [layer][b][hk] → the prompt positions the
+   * layer held (ascending): what chunk c + 1's queries saw besides their own chunk.
+   */
+  readonly chunkHeld: number[][][][][] = [];
   /** With sampling: the kernel and the RNG counters [B] u32 (draws made per sequence). */
   #sampler?: { kernel: Sampler; steps: GPUBuffer };
 
@@ -170,7 +245,13 @@ export class Session {
     readonly evicting: boolean,
     /** Bytes all layers' full caches take in this format (without a method: kvBytes()). */
     readonly kvBytesFull: number,
-    sampler?: { kernel: Sampler; steps: GPUBuffer },
+    sampler: { kernel: Sampler; steps: GPUBuffer } | undefined,
+    /** quest: its method, parameters and budget (no compressor). */
+    readonly sparse: SparsePlan | undefined,
+    /** How the prompt goes in (streaming: with a compressor). */
+    readonly prefillMode: PrefillMode,
+    /** Tokens per prefill chunk, if the prefill runs in chunks. */
+    readonly chunk: number | undefined,
   ) {
     this.#sampler = sampler;
     const gpu = model.gpu;
@@ -194,8 +275,21 @@ export class Session {
     checkInt("maxNewTokens", o.maxNewTokens);
     getFormat(o.format); // an unknown name fails here, before any allocation
     if (o.sampling) checkSampling(o.sampling);
+    const prefillMode = o.prefill ?? "dense";
+    if (!PREFILL_MODES.includes(prefillMode)) {
+      throw new RangeError(
+        `prefill: got ${JSON.stringify(o.prefill)}, expected one of ${PREFILL_MODES.join(", ")}`,
+      );
+    }
+    const streaming = prefillMode === "streaming";
     // method, parameters and budget: validated before any allocation too
-    const compressor = o.method === undefined ? undefined : Compressor.create(gpu, {
+    const composition = o.method === undefined
+      ? undefined
+      : parseComposition(compositionName(o.method, o.format));
+    const sparse = composition?.method.mode === "sparse"
+      ? planSparse(o, composition.method, composition.format)
+      : undefined;
+    const compressor = o.method === undefined || sparse ? undefined : Compressor.create(gpu, {
       method: compositionName(o.method, o.format),
       params: o.params,
       budget: requireBudget(o.method, o.budget),
@@ -213,12 +307,27 @@ export class Session {
     if (evicting) {
       planEviction({ method: compressor.name, params: o.params, budget: compressor.budget });
     }
+    if (streaming && o.method === undefined) {
+      throw new RangeError(
+        'prefill "streaming": needs a compression method (it compresses each chunk to the ' +
+          "method's budget as the prompt goes in); for a full cache in chunks, give " +
+          'prefillChunk N with prefill "dense"',
+      );
+    }
+    if (streaming && sparse) {
+      throw new RangeError(
+        `prefill "streaming" with method "${o.method}": quest keeps every token, so there is ` +
+          'nothing to compress while the prompt goes in; use prefill "dense" (prefillChunk N ' +
+          "chunks it)",
+      );
+    }
     if (o.prefillChunk !== undefined) {
       checkInt("prefillChunk (tokens per prefill chunk)", o.prefillChunk);
-      if (compressor) {
+      if (compressor && !streaming) {
         throw new RangeError(
           `prefillChunk ${o.prefillChunk} with method "${o.method}": chunked prefill runs with ` +
-            "full caches only (the methods score from every prompt query and key at once)",
+            "full caches only (the methods score from every prompt query and key at once); " +
+            'prefill "streaming" chunks the prompt and compresses as it goes',
         );
       }
     }
@@ -241,7 +350,19 @@ export class Session {
       );
     }
     const { B } = o;
-    const chunk = Math.min(chunkRows(o.prefillChunk ?? o.maxPrompt, B), o.maxPrompt);
+    const chunkSetting = streaming ? o.prefillChunk ?? DEFAULT_STREAM_CHUNK : o.prefillChunk;
+    if (streaming) {
+      const queries = compressor!.method.queries(compressor!.params);
+      if (chunkSetting! < Math.min(queries, o.maxPrompt)) {
+        throw new RangeError(
+          `prefillChunk ${chunkSetting}: method "${compressor!.name}" scores each streaming ` +
+            `chunk with its last ${queries} queries; expected a chunk of ≥ ${queries} tokens`,
+        );
+      }
+    }
+    const chunk = streaming
+      ? Math.min(streamRows(chunkSetting!, B, compressor!), o.maxPrompt)
+      : Math.min(chunkRows(chunkSetting ?? o.maxPrompt, B), o.maxPrompt);
     const rows = B * chunk;
     const own: GPUBuffer[] = [];
     const alloc = (label: string, bytes: number) => {
@@ -287,14 +408,12 @@ export class Session {
         throw new RangeError(`cache format "${o.format}" for this model: ${e.message}`);
       };
       const shape = { B, Hkv: c.Hkv, D: c.D, capacity };
-      if (compressor) {
-        // the full cache is measured (one layer, allocated and destroyed), never kept
-        const full = await fullCacheBytes(gpu, o.format, shape, c.layers).catch(wrap);
-        // every layer's budget, forced tokens and window against the longest prompt, now
-        for (let l = 0; l < c.layers; l++) {
-          planLayer(compressor, evicting, layerInput(c, buf, B, o.maxPrompt, l));
-        }
-        return new Session(
+      const make = (
+        compressor: Compressor | undefined,
+        evicting: boolean,
+        full: number,
+      ) =>
+        new Session(
           model,
           o,
           caches,
@@ -305,22 +424,57 @@ export class Session {
           evicting,
           full,
           sampler,
+          sparse,
+          prefillMode,
+          chunkSetting,
         );
+      if (compressor) {
+        // the full cache is measured (one layer, allocated and destroyed), never kept
+        const full = await fullCacheBytes(gpu, o.format, shape, c.layers).catch(wrap);
+        // every layer's budget, forced tokens and window against the longest prompt, now
+        for (let l = 0; l < c.layers; l++) {
+          planLayer(compressor, evicting, layerInput(c, buf, B, o.maxPrompt, l), streaming);
+        }
+        return make(compressor, evicting, full);
       }
       for (let l = 0; l < c.layers; l++) {
         const cache = await createCache(gpu, o.format, shape).catch(wrap);
         caches.push(cache);
-        attention.push(await DecodeAttention.create(gpu, cache, { H: c.H }));
+        // quest layers attend through their QuestLayer (made at prefill), not DecodeAttention
+        if (!sparse || l < QUEST_DENSE_LAYERS) {
+          attention[l] = await DecodeAttention.create(gpu, cache, { H: c.H });
+        }
       }
       const full = caches.reduce((s, k) => s + k.bytes(), 0);
-      return new Session(model, o, caches, attention, buf, own, undefined, false, full, sampler);
+      return make(undefined, false, full);
     } catch (e) {
       sampler?.kernel.destroy();
-      for (const a of attention) a.destroy();
+      for (const a of attention) a?.destroy();
       for (const k of caches) k.destroy();
       for (const b of own) gpu.destroy(b);
       throw e;
     }
+  }
+
+  /** What the session's compression is; undefined without a method. */
+  get compression(): SessionCompression | undefined {
+    const prefillChunk = this.chunk;
+    const prefill = this.prefillMode;
+    if (this.sparse) {
+      const { method, params } = this.sparse;
+      const budgets = this.budgets ?? [];
+      return { method: method.name, mode: "sparse", params, budgets, prefill, prefillChunk };
+    }
+    const c = this.compressor;
+    if (!c) return undefined;
+    return {
+      method: c.method.name,
+      mode: this.evicting ? "decode" : "one-shot",
+      params: c.params,
+      budgets: this.budgets ?? [],
+      prefill,
+      prefillChunk,
+    };
   }
 
   /** Logits [B, V] of the newest step (prefill: each sequence's last prompt token). */
@@ -330,18 +484,39 @@ export class Session {
 
   /**
    * Bytes of all layers' KV caches, from their allocations (a decode-time evictor's cache plus
-   * the per-slot positions and statistics it keeps for the whole generation).
+   * the per-slot positions and statistics it keeps for the whole generation; a quest layer's
+   * cache plus its page metadata, once prefill has made it).
    */
   kvBytes(): number {
-    return this.caches.reduce((s, c, l) => s + (this.evictors[l]?.bytes() ?? c.bytes()), 0);
+    return this.caches.reduce(
+      (s, c, l) => s + (this.evictors[l]?.bytes() ?? this.quest[l]?.kvBytes() ?? c.bytes()),
+      0,
+    );
+  }
+
+  /**
+   * KV bytes one decode step reads at the caches' current lengths (after generation: what the
+   * last step read), summed over layers. A layer under plain decode attention reads every held
+   * token's K and V: held tokens × the cache's allocated bytes per token slot (its bytes() ÷
+   * (B·Hkv·capacity), so a full cache reads its stored bytes; for KIVI the average, the f16
+   * residual spread over the capacity). A quest layer reads the selected pages' K and V plus
+   * the page metadata its bounds scan (QuestLayer.bytesReadPerStep().total, same per-token
+   * rule). Not counted: queries, partial outputs, an evictor's per-slot state.
+   */
+  bytesReadPerStep(): number {
+    return this.caches.reduce((s, cache, l) => {
+      const q = this.quest[l];
+      return s + (q ? q.bytesReadPerStep().total : denseReadBytes(cache));
+    }, 0);
   }
 
   // --- prefill ---------------------------------------------------------------------------------
 
   /**
    * Records and submits the prefill of B prompts (token ids, each 1 ..= maxPrompt long). In one
-   * chunk without a method it resolves at once (the GPU work is in flight); with a method, once
-   * every layer is compressed (the head's work still in flight); in chunks, once the GPU is done.
+   * chunk without a method it resolves at once (the GPU work is in flight; quest: once its
+   * layers are made); with an eviction method, once every layer is compressed (the head's work
+   * still in flight); in chunks (streaming too), once the GPU is done.
    */
   async prefill(prompts: readonly (readonly number[])[]): Promise<void> {
     const { B, maxPrompt } = this.o;
@@ -367,17 +542,34 @@ export class Session {
     if (compressor) {
       checkEqualLengths(compressor.name, lens);
       for (let l = 0; l < c.layers; l++) {
-        planLayer(compressor, this.evicting, layerInput(c, this.buf, B, T, l));
+        const input = layerInput(c, this.buf, B, T, l);
+        planLayer(compressor, this.evicting, input, this.prefillMode === "streaming");
       }
+    }
+    const sparse = this.sparse;
+    if (sparse) {
+      const name = `${sparse.method.name}+${sparse.format}`;
+      checkEqualLengths(name, lens);
+      sparseBudget(name, sparse.budget, T);
     }
     const gpu = this.model.gpu;
     this.#lens = lens;
     gpu.write(this.buf.promptLens, new Uint32Array(lens));
+    if (compressor && this.prefillMode === "streaming") {
+      this.#prefilling = true;
+      try {
+        await this.#prefillStreaming(prompts, T, compressor);
+      } finally {
+        this.#prefilling = false;
+      }
+      return;
+    }
     const chunk = this.o.prefillChunk;
     if (chunk !== undefined && chunk < T) {
       this.#prefilling = true;
       try {
         await this.#prefillChunked(prompts, T, chunk);
+        if (sparse) await this.#questLayers(sparse, T);
       } finally {
         this.#prefilling = false;
       }
@@ -427,7 +619,40 @@ export class Session {
     pass.end();
     encoder.copyBufferToBuffer(this.buf.next, 0, this.buf.outIds, 0, B * 4);
     gpu.device.queue.submit([encoder.finish()]);
+    if (sparse) {
+      this.#prefilling = true;
+      try {
+        await this.#questLayers(sparse, T);
+      } finally {
+        this.#prefilling = false;
+      }
+    }
     this.generated = 1;
+  }
+
+  /**
+   * quest, after the prefill filled the full caches: a QuestLayer per layer from
+   * QUEST_DENSE_LAYERS on, its budget resolved against the prompt's T tokens (its first decode
+   * step builds the page metadata).
+   */
+  async #questLayers(sparse: SparsePlan, T: number): Promise<void> {
+    const c = this.model.config;
+    const budgets: number[] = [];
+    for (let l = 0; l < c.layers; l++) {
+      if (l < QUEST_DENSE_LAYERS) {
+        budgets.push(T);
+        continue;
+      }
+      const q = await QuestLayer.create(this.model.gpu, this.caches[l], {
+        H: c.H,
+        budget: sparse.budget,
+        params: sparse.params,
+        T,
+      });
+      this.quest[l] = q;
+      budgets.push(q.budgetTokens);
+    }
+    this.budgets = budgets;
   }
 
   /** Prefill in chunks of `chunk` tokens (see the header); resolves when the GPU is done. */
@@ -465,72 +690,171 @@ export class Session {
       const qs = B > 1 ? prompts.map((_, s) => make(`q.${s}`, most * HD * 4)) : [b.q];
       const os = B > 1 ? prompts.map((_, s) => make(`out.${s}`, most * HD * 4)) : [b.attn];
       const xl = make("last_hidden", B * c.hidden * 4);
-      for (const [t0, n] of chunkSpans(T, chunk, B)) {
-        const ids = new Uint32Array(B * n);
-        prompts.forEach((p, s) => ids.set(p.slice(t0, t0 + n), s * n));
-        gpu.write(b.ids, ids);
-        gpu.write(b.pos, new Uint32Array(B).fill(t0));
-        const counts = this.#lens.map((len) => Math.max(0, Math.min(n, len - t0)));
-        const ends = this.#lens.map((len, s) => (len - 1 >= t0 && len - 1 < t0 + n ? s : -1))
-          .filter((s) => s >= 0);
-        // each sequence's last row if it ends in this chunk, else its first (gathered, unused)
-        const last = this.#lens.map((len, s) => s * n + (ends.includes(s) ? len - 1 - t0 : 0));
-        gpu.write(b.last, new Uint32Array(last));
-        const encoder = gpu.device.createCommandEncoder();
-        let pass = encoder.beginComputePass();
-        k.embed.encode(pass, { ids: b.ids, table: m.weights.embed, out: b.x, N: B * n });
-        for (let l = 0; l < c.layers; l++) {
-          this.#project(pass, l, n);
-          pass.end();
-          for (let s = 0; s < B; s++) {
-            const rows = s * n * KD * 4, at = t0 * KD * 4, size = n * KD * 4;
-            encoder.copyBufferToBuffer(b.k, rows, stores[l][s].k, at, size);
-            encoder.copyBufferToBuffer(b.v, rows, stores[l][s].v, at, size);
-            if (B > 1) encoder.copyBufferToBuffer(b.q, s * n * HD * 4, qs[s], 0, n * HD * 4);
-          }
-          pass = encoder.beginComputePass();
-          this.caches[l].append(pass, b.k, b.v, n, counts);
-          for (let s = 0; s < B; s++) {
-            const { k: ks, v: vs } = stores[l][s];
-            k.prefill.encode(pass, { q: qs[s], k: ks, v: vs, out: os[s], B: 1, Tq: n, Tk: t0 + n });
-          }
-          if (B > 1) {
-            pass.end();
-            for (let s = 0; s < B; s++) {
-              encoder.copyBufferToBuffer(os[s], 0, b.attn, s * n * HD * 4, n * HD * 4);
-            }
-            pass = encoder.beginComputePass();
-          }
-          this.#mlp(pass, l, B * n);
+      await this.#chunkLoop(prompts, chunkSpans(T, chunk, B), xl, (encoder, l, t0, n, counts) => {
+        for (let s = 0; s < B; s++) {
+          const rows = s * n * KD * 4, at = t0 * KD * 4, size = n * KD * 4;
+          encoder.copyBufferToBuffer(b.k, rows, stores[l][s].k, at, size);
+          encoder.copyBufferToBuffer(b.v, rows, stores[l][s].v, at, size);
+          if (B > 1) encoder.copyBufferToBuffer(b.q, s * n * HD * 4, qs[s], 0, n * HD * 4);
         }
-        if (ends.length > 0) {
-          const x: Matrix = {
-            label: "hidden states",
-            rows: B * n,
-            cols: c.hidden,
-            dtype: "f32",
-            chunks: [{ buffer: b.x, row0: 0, rows: B * n }],
-          };
-          k.gather.encode(pass, { ids: b.last, table: x, out: xl, N: B });
+        const pass = encoder.beginComputePass();
+        this.caches[l].append(pass, b.k, b.v, n, counts);
+        for (let s = 0; s < B; s++) {
+          const { k: ks, v: vs } = stores[l][s];
+          k.prefill.encode(pass, { q: qs[s], k: ks, v: vs, out: os[s], B: 1, Tq: n, Tk: t0 + n });
         }
         pass.end();
-        const C4 = c.hidden * 4;
-        for (const s of ends) encoder.copyBufferToBuffer(xl, s * C4, b.xl, s * C4, C4);
-        gpu.device.queue.submit([encoder.finish()]);
-      }
-      gpu.write(b.pos, new Uint32Array(B)); // the head advances it by the prompt lengths
-      const encoder = gpu.device.createCommandEncoder();
-      const pass = encoder.beginComputePass();
-      this.#head(pass, b.xl, this.#advance.prefill);
-      pass.end();
-      encoder.copyBufferToBuffer(b.next, 0, b.outIds, 0, B * 4);
-      gpu.device.queue.submit([encoder.finish()]);
-      this.generated = 1;
+        if (B > 1) {
+          for (let s = 0; s < B; s++) {
+            encoder.copyBufferToBuffer(os[s], 0, b.attn, s * n * HD * 4, n * HD * 4);
+          }
+        }
+      });
     } finally {
       // no buffer is destroyed while a submitted pass may still read it
       await gpu.device.queue.onSubmittedWorkDone();
       for (const buffer of temps) gpu.destroy(buffer);
     }
+  }
+
+  /**
+   * Streaming prefill (see the header and engine/methods/stream.ts): chunks of the prompt, each
+   * layer attending over what it holds and compacting back to its budget; then every layer's
+   * held set becomes its compressed cache or evictor. One host wait per chunk (to free the
+   * scorers' workspace) and per layer at the end. Resolves when the GPU is done.
+   */
+  async #prefillStreaming(
+    prompts: readonly (readonly number[])[],
+    T: number,
+    compressor: Compressor,
+  ): Promise<void> {
+    const m = this.model;
+    const gpu = m.gpu;
+    const c = m.config;
+    const b = this.buf;
+    const { B } = this.o;
+    const chunk = this.chunk!;
+    const spans = streamSpans(T, chunk, B, compressor.method.queries(compressor.params));
+    const stream = await StreamCompressor.create(gpu, compressor, {
+      B,
+      H: c.H,
+      Hkv: c.Hkv,
+      D: c.D,
+      T,
+      numLayers: c.layers,
+      rows: Math.max(...spans.map(([, n]) => n)),
+      evict: this.evicting,
+    });
+    let xl: GPUBuffer | undefined;
+    let temps: GPUBuffer[] = [];
+    const free = async () => {
+      await gpu.device.queue.onSubmittedWorkDone();
+      for (const buffer of temps) gpu.destroy(buffer);
+      temps = [];
+    };
+    try {
+      xl = gpu.createBuffer("model.chunk.last_hidden", B * c.hidden * 4);
+      this.budgets = [];
+      await this.#chunkLoop(prompts, spans, xl, (encoder, l, t0, n) => {
+        const chunk = { q: b.q, k: b.k, v: b.v, out: b.attn, t0, n };
+        temps.push(...stream.encodeLayer(encoder, l, chunk, m.kernels.prefill));
+      }, async () => {
+        await free();
+        if (this.o.inspect) this.chunkHeld.push(await stream.readHeld());
+      });
+      await free();
+      stream.releaseStore();
+      for (let l = 0; l < c.layers; l++) {
+        const r = await stream.finishLayer(l);
+        this.budgets.push(r.budget);
+        if ("evictor" in r) {
+          this.evictors[l] = r.evictor;
+          this.caches[l] = r.evictor.cache;
+        } else {
+          this.caches[l] = r.cache;
+          if (r.kept) this.kept[l] = r.kept;
+          this.attention[l] = await DecodeAttention.create(gpu, r.cache, { H: c.H });
+        }
+      }
+    } finally {
+      await free();
+      if (xl) gpu.destroy(xl);
+      stream.destroy();
+    }
+  }
+
+  /**
+   * The chunk loop of chunked and streaming prefill: per chunk [t0, n) one command buffer —
+   * embedding; per layer the projections, then `attend` (records the attention into b.attn
+   * with passes of its own: none is open when it is called or when it returns), then the MLP;
+   * the last hidden state of every sequence that ends in the chunk into b.xl (through `xl`).
+   * `after` runs once each chunk is submitted. Then the head: logits, the first token, positions
+   * advanced by the prompt lengths.
+   */
+  async #chunkLoop(
+    prompts: readonly (readonly number[])[],
+    spans: readonly [number, number][],
+    xl: GPUBuffer,
+    attend: (
+      encoder: GPUCommandEncoder,
+      l: number,
+      t0: number,
+      n: number,
+      counts: number[],
+    ) => void,
+    after?: () => Promise<void>,
+  ): Promise<void> {
+    const m = this.model;
+    const gpu = m.gpu;
+    const c = m.config;
+    const k = m.kernels;
+    const b = this.buf;
+    const { B } = this.o;
+    for (const [t0, n] of spans) {
+      const ids = new Uint32Array(B * n);
+      prompts.forEach((p, s) => ids.set(p.slice(t0, t0 + n), s * n));
+      gpu.write(b.ids, ids);
+      gpu.write(b.pos, new Uint32Array(B).fill(t0));
+      const counts = this.#lens.map((len) => Math.max(0, Math.min(n, len - t0)));
+      const ends = this.#lens.map((len, s) => (len - 1 >= t0 && len - 1 < t0 + n ? s : -1))
+        .filter((s) => s >= 0);
+      // each sequence's last row if it ends in this chunk, else its first (gathered, unused)
+      const last = this.#lens.map((len, s) => s * n + (ends.includes(s) ? len - 1 - t0 : 0));
+      gpu.write(b.last, new Uint32Array(last));
+      const encoder = gpu.device.createCommandEncoder();
+      let pass = encoder.beginComputePass();
+      k.embed.encode(pass, { ids: b.ids, table: m.weights.embed, out: b.x, N: B * n });
+      for (let l = 0; l < c.layers; l++) {
+        this.#project(pass, l, n);
+        pass.end();
+        attend(encoder, l, t0, n, counts);
+        pass = encoder.beginComputePass();
+        this.#mlp(pass, l, B * n);
+      }
+      if (ends.length > 0) {
+        const x: Matrix = {
+          label: "hidden states",
+          rows: B * n,
+          cols: c.hidden,
+          dtype: "f32",
+          chunks: [{ buffer: b.x, row0: 0, rows: B * n }],
+        };
+        k.gather.encode(pass, { ids: b.last, table: x, out: xl, N: B });
+      }
+      pass.end();
+      const C4 = c.hidden * 4;
+      for (const s of ends) encoder.copyBufferToBuffer(xl, s * C4, b.xl, s * C4, C4);
+      gpu.device.queue.submit([encoder.finish()]);
+      await after?.();
+    }
+    gpu.write(b.pos, new Uint32Array(B)); // the head advances it by the prompt lengths
+    const encoder = gpu.device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    this.#head(pass, b.xl, this.#advance.prefill);
+    pass.end();
+    encoder.copyBufferToBuffer(b.next, 0, b.outIds, 0, B * 4);
+    gpu.device.queue.submit([encoder.finish()]);
+    this.generated = 1;
   }
 
   /**
@@ -601,6 +925,7 @@ export class Session {
     if (!this.budgets || this.budgets.length !== layers || this.#prefilling) {
       throw new Error("readHeld: needs a method and a finished prefill");
     }
+    if (this.sparse) throw new Error("readHeld: quest holds every token (nothing is evicted)");
     const sources = this.caches.map((cache, l) => {
       const ev = this.evictors[l];
       if (ev) return { buffer: ev.buffers.pos, K: cache.shape.capacity };
@@ -706,7 +1031,7 @@ export class Session {
         ev.encodeStep(pass, b.q, b.k, b.v, b.attn);
       } else {
         this.caches[l].append(pass, b.k, b.v, 1);
-        this.attention[l].encode(pass, b.q, b.attn);
+        (this.quest[l] ?? this.attention[l]).encode(pass, b.q, b.attn);
       }
     } else {
       if (mode === "prefill") this.caches[l].append(pass, b.k, b.v, T, this.#lens);
@@ -794,6 +1119,7 @@ export class Session {
   destroy(): void {
     this.#sampler?.kernel.destroy();
     for (const e of this.evictors) e?.destroy(); // with its cache and attention
+    for (const q of this.quest) q?.destroy(); // not its cache
     for (const a of this.attention) a?.destroy();
     this.caches.forEach((k, l) => this.evictors[l] ? undefined : k?.destroy());
     for (const b of this.kept) if (b) this.model.gpu.destroy(b);
@@ -825,7 +1151,61 @@ function chunkRows(chunk: number, B: number): number {
   return chunk + Math.floor(GEMV_MAX_ROWS / B);
 }
 
+/**
+ * [t0, n] of each streaming prefill chunk: chunkSpans, then a last chunk of fewer than
+ * `queries` tokens (the method's window) joins the one before, so every chunk that is scored
+ * has the queries the method scores with.
+ */
+export function streamSpans(
+  T: number,
+  chunk: number,
+  B: number,
+  queries: number,
+): [number, number][] {
+  const spans = chunkSpans(T, chunk, B);
+  const last = spans[spans.length - 1];
+  if (spans.length > 1 && last[1] < queries) {
+    spans.pop();
+    spans[spans.length - 1][1] += last[1];
+  }
+  return spans;
+}
+
+/** Rows per sequence the activations hold with streaming chunks of `chunk` (see streamSpans). */
+function streamRows(chunk: number, B: number, compressor: Compressor): number {
+  const queries = compressor.method.queries(compressor.params);
+  return chunk + Math.max(Math.floor(GEMV_MAX_ROWS / B), queries - 1);
+}
+
 // --- compression inputs --------------------------------------------------------------------------
+
+/** quest's parameters and budget, validated against the longest prompt (no allocation). */
+function planSparse(o: SessionOptions, method: MethodInfo, format: string): SparsePlan {
+  const name = `${method.name}+${format}`;
+  const budget = requireBudget(o.method!, o.budget);
+  checkBudget(budget);
+  const params = resolveParams(method, o.params ?? {});
+  if (o.decodeEviction) planEviction({ method: name, params, budget }); // refuses, naming why
+  sparseBudget(name, budget, o.maxPrompt);
+  return { method, format, params, budget };
+}
+
+/** quest's budget resolved against a T-token prompt, with the prompt named in a RangeError. */
+function sparseBudget(name: string, budget: Budget, T: number): number {
+  try {
+    return resolveBudget(budget, T);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    throw new RangeError(`method "${name}" on a ${T}-token prompt: ${e.message}`);
+  }
+}
+
+/** KV bytes plain decode attention reads over `cache` at its lengths (see bytesReadPerStep). */
+function denseReadBytes(cache: KvCache): number {
+  const { B, Hkv, capacity } = cache.shape;
+  const held = cache.lengths.reduce((s, n) => s + n, 0);
+  return Math.round(held * Hkv * (cache.bytes() / (B * Hkv * capacity)));
+}
 
 function requireBudget(method: string, budget: Budget | undefined): Budget {
   if (budget === undefined) {
@@ -855,8 +1235,16 @@ function layerInput(
   };
 }
 
-/** Compressor.plan with the prompt length named in any RangeError. */
-function planLayer(compressor: Compressor, evicting: boolean, input: LayerInput): void {
+/**
+ * Compressor.plan with the prompt length named in any RangeError. Streaming: the shape, budget
+ * and forced tokens only (the prompt's k, v never exist as buffers of T tokens).
+ */
+function planLayer(
+  compressor: Compressor,
+  evicting: boolean,
+  input: LayerInput,
+  streaming = false,
+): void {
   const { T } = input.shape;
   const queries = compressor.method.queries(compressor.params);
   if (queries > T) {
@@ -866,7 +1254,7 @@ function planLayer(compressor: Compressor, evicting: boolean, input: LayerInput)
     );
   }
   try {
-    const { budget } = compressor.plan(input);
+    const { budget } = streaming ? planShape(compressor, input) : compressor.plan(input);
     if (evicting) {
       decodeForced(
         planEviction({
@@ -883,4 +1271,18 @@ function planLayer(compressor: Compressor, evicting: boolean, input: LayerInput)
       `method "${compressor.name}" on a ${T}-token prompt, layer ${input.layer}: ${e.message}`,
     );
   }
+}
+
+/** Compressor.plan without the buffers: the layer's budget and forced tokens for its shape. */
+function planShape(compressor: Compressor, input: LayerInput): { budget: number } {
+  const { T } = input.shape;
+  checkLayerShape(input.shape);
+  const budget = compressor.budgetFor(T, input.layer ?? 0, input.numLayers ?? 1);
+  checkForced(
+    compressor.method.name,
+    compressor.method.forced(compressor.params, T, budget),
+    T,
+    budget,
+  );
+  return { budget };
 }

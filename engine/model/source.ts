@@ -71,9 +71,9 @@ export async function sourceDir(info: SourceInfo): Promise<string> {
   try {
     stat = await Deno.stat(dir);
   } catch (e) {
-    throw new ModelError(`model ${info.source}: cannot read ${dir} (${(e as Error).message})`);
+    throw new ModelError(`--model: cannot read ${dir} (${(e as Error).message})`);
   }
-  if (!stat.isDirectory) throw new ModelError(`model ${info.source}: ${dir} is not a folder`);
+  if (!stat.isDirectory) throw new ModelError(`--model: ${dir} is not a folder`);
   return dir;
 }
 
