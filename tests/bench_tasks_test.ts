@@ -16,6 +16,17 @@ import { hasStories, STORIES_DIR } from "./model_fixtures.ts";
 
 const HAS = hasStories("task runner end-to-end tests");
 
+/** `deno task bench` as a subprocess: the task's permissions, then the flags. */
+const BENCH = [
+  "run",
+  "--unstable-webgpu",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-run=git",
+  new URL("../engine/bench/main.ts", import.meta.url).pathname,
+];
+
 Deno.test("task spec: presets and flags", () => {
   const sw = taskSpecFromArgs([], true).spec;
   assert.equal(sw.preset, "smoke");
@@ -258,13 +269,7 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir();
     const args = [
-      "run",
-      "--unstable-webgpu",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-run=git",
-      new URL("../engine/bench/main.ts", import.meta.url).pathname,
+      ...BENCH,
       "--suite",
       "tasks",
       "--model",
@@ -329,13 +334,7 @@ Deno.test({
     try {
       const r = await new Deno.Command("deno", {
         args: [
-          "run",
-          "--unstable-webgpu",
-          "--allow-read",
-          "--allow-write",
-          "--allow-env",
-          "--allow-run=git",
-          new URL("../engine/bench/main.ts", import.meta.url).pathname,
+          ...BENCH,
           "--suite",
           "all",
           "--model",
@@ -400,13 +399,7 @@ Deno.test({
     try {
       const r = await new Deno.Command("deno", {
         args: [
-          "run",
-          "--unstable-webgpu",
-          "--allow-read",
-          "--allow-write",
-          "--allow-env",
-          "--allow-run=git",
-          new URL("../engine/bench/main.ts", import.meta.url).pathname,
+          ...BENCH,
           "--suite",
           "tasks",
           "--model",

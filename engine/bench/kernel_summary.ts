@@ -152,9 +152,10 @@ export function needleLabel(r: NeedleRecord): string {
   return `${r.method}+${r.format}${budget}`;
 }
 
-function table(head: string[], rows: string[][]): string {
+/** A plain-text table: the first `left` columns left-aligned, the rest right-aligned. */
+export function table(head: string[], rows: string[][], left = 1): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) =>
-    cells.map((c, i) => (i < 1 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
+    cells.map((c, i) => (i < left ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
   return [line(head), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
 }

@@ -17,8 +17,9 @@ import {
   writeSummary,
 } from "./kernel_suite.ts";
 import { acquireLock, LockError } from "./lock.ts";
-import { resultsDir, ResultsError, specHash, writeJson } from "./results.ts";
+import { type ResultsDir, resultsDir, ResultsError, specHash, writeJson } from "./results.ts";
 import {
+  budgetsFrom,
   list,
   listing,
   parseDepth,
@@ -35,7 +36,6 @@ import { TaskDataError } from "../tasks/types.ts";
 import { ModelError } from "../model/errors.ts";
 
 export { parseDepth, parseLength };
-import type { Budget } from "../methods/budget.ts";
 import {
   MODEL_PRESETS,
   type ModelSpec,
@@ -117,32 +117,6 @@ examples:
   deno task bench --suite tasks --model hf:meta-llama/Llama-3.2-1B-Instruct --preset paper \\
       --data ../shared/data/LongBench
   deno task bench --suite tasks --model shape:llama-3-8b --tasks fidelity --memory-budget 40GiB`;
-
-/** --ratios and --budgets → budgets; neither given: the preset's ratios. */
-function budgetsFrom(
-  ratios: string | undefined,
-  budgets: string | undefined,
-  presetRatios: readonly number[],
-): Budget[] {
-  const num = (flag: string, text: string) => {
-    const n = Number(text);
-    if (text === "" || !Number.isFinite(n)) {
-      throw new RangeError(`--${flag}: got "${text}", expected a number`);
-    }
-    return n;
-  };
-  const out: Budget[] = [];
-  if (ratios !== undefined) out.push(...list(ratios).map((r) => ({ ratio: num("ratios", r) })));
-  if (budgets !== undefined) {
-    out.push(
-      ...list(budgets).map((b) => ({ budgetTokens: num("budgets", String(parseLength(b))) })),
-    );
-  }
-  if (ratios === undefined && budgets === undefined) {
-    out.push(...presetRatios.map((ratio) => ({ ratio })));
-  }
-  return out;
-}
 
 function deviceFlag(text: string | undefined): DeviceChoice {
   const device = (text ?? "auto") as DeviceChoice;
@@ -237,7 +211,7 @@ export function specFromArgs(args: string[], software: boolean): CliResult | "he
       : values.methods === "none"
       ? []
       : list(values.methods),
-    budgets: budgetsFrom(values.ratios, values.budgets, p.ratios),
+    budgets: budgetsFrom(values.ratios, values.budgets) ?? p.ratios.map((ratio) => ({ ratio })),
     seed: intFlag("seed", values.seed, 0),
   };
   validateKernelSpec(spec);
@@ -416,24 +390,37 @@ export async function main(args: string[]): Promise<number> {
   const kernels = specFromArgs(kernelArgs, software);
   const tasks = taskSpecFromValues(taskValues as TaskValues, software);
   if (kernels === "help") return 0;
-  if (tasks.out) {
-    const hash = await specHash(kernels.spec);
-    kernels.out = `${tasks.out}/kernels-${hash.slice(0, 12)}`;
-  }
   console.log("== kernel suite ==");
-  const k = await runKernels(gpu, kernels, args);
+  const k = await runKernels(gpu, kernels, args, tasks.out);
   console.log("\n== task suite ==");
-  const t = await runTasks(gpu, tasks, args, true);
+  const t = await runTasks(gpu, tasks, args, tasks.out);
   console.log(`\nresults: ${k} and ${t}`);
   return 0;
 }
 
-async function runKernels(gpu: Gpu, parsed: CliResult, args: string[]): Promise<string> {
-  const { spec } = parsed;
-  const a = gpu.report;
+/** A run's folder, once started by inRunFolder. */
+interface RunFolder {
+  readonly runId: string;
+  readonly hash: string;
+  readonly dir: string;
+  readonly out: ResultsDir;
+}
+
+/**
+ * Runs `body` in a run's folder: the spec's hash and run id ("<suite>-<12 hex>"), the folder
+ * (`place`: --out, a function of the run id, or data/results/<run id>), its run.lock for the
+ * duration, and spec.json with the command that made it.
+ */
+async function inRunFolder<T>(
+  suite: string,
+  spec: object,
+  place: string | ((runId: string) => string) | undefined,
+  args: string[],
+  body: (run: RunFolder) => Promise<T>,
+): Promise<T> {
   const hash = await specHash(spec);
-  const runId = `kernels-${hash.slice(0, 12)}`;
-  const dir = parsed.out ?? `data/results/${runId}`;
+  const runId = `${suite}-${hash.slice(0, 12)}`;
+  const dir = typeof place === "function" ? place(runId) : place ?? `data/results/${runId}`;
   const out = resultsDir(dir);
   Deno.mkdirSync(dir, { recursive: true });
   const lock = acquireLock(`${dir}/run.lock`, `deno task bench (${runId})`);
@@ -444,86 +431,99 @@ async function runKernels(gpu: Gpu, parsed: CliResult, args: string[]): Promise<
       specHash: hash,
       command: ["deno", "task", "bench", ...args].join(" "),
     });
-    console.log(
-      `run ${runId}: ${spec.formats.length} formats × ${spec.lengths.length} lengths, H=${spec.heads} Hkv=${spec.kvHeads} D=${spec.headDim} B=${spec.batchSize} → ${dir}`,
-    );
-    const records = await runKernelSuite({
-      gpu,
-      spec,
-      runId,
-      specHash: hash,
-      out,
-      log: (l) => console.log(l),
-    });
-    const summary = summarize(spec, records);
-    writeSummary(out, summary);
-    console.log("");
-    console.log(formatTable(records));
-    console.log("");
-    const needles = needleTable(records);
-    if (needles) console.log(needles + "\n");
-    for (const t of summary.targets) {
-      const detail = t.values.map((v) => `${v.T}: ${v.value.toFixed(2)}`).join(", ");
-      console.log(
-        `target ${t.name} ${t.name.includes("fraction") ? "≥" : "≤"} ${t.limit}: ${t.status}${
-          detail ? ` (${detail})` : " (needs a GPU and N ≥ 32K)"
-        }`,
-      );
-    }
-    if (a.fallback) console.log("(software adapter: timings above are not representative)");
-    console.log(`results: ${out.recordsPath}, ${out.summaryPath}`);
-    return dir;
+    return await body({ runId, hash, dir, out });
   } finally {
     lock.release();
   }
+}
+
+/** `parent` (--suite all with --out): the run goes to parent/<run id> instead of --out itself. */
+const placeIn = (out: string | undefined, parent: string | undefined) =>
+  parent === undefined ? out : (id: string) => `${parent}/${id}`;
+
+async function runKernels(
+  gpu: Gpu,
+  parsed: CliResult,
+  args: string[],
+  parent?: string,
+): Promise<string> {
+  const { spec } = parsed;
+  const a = gpu.report;
+  return await inRunFolder(
+    "kernels",
+    spec,
+    placeIn(parsed.out, parent),
+    args,
+    async ({ runId, hash, dir, out }) => {
+      console.log(
+        `run ${runId}: ${spec.formats.length} formats × ${spec.lengths.length} lengths, H=${spec.heads} Hkv=${spec.kvHeads} D=${spec.headDim} B=${spec.batchSize} → ${dir}`,
+      );
+      const records = await runKernelSuite({
+        gpu,
+        spec,
+        runId,
+        specHash: hash,
+        out,
+        log: (l) => console.log(l),
+      });
+      const summary = summarize(spec, records);
+      writeSummary(out, summary);
+      console.log("");
+      console.log(formatTable(records));
+      console.log("");
+      const needles = needleTable(records);
+      if (needles) console.log(needles + "\n");
+      for (const t of summary.targets) {
+        const detail = t.values.map((v) => `${v.T}: ${v.value.toFixed(2)}`).join(", ");
+        console.log(
+          `target ${t.name} ${t.name.includes("fraction") ? "≥" : "≤"} ${t.limit}: ${t.status}${
+            detail ? ` (${detail})` : " (needs a GPU and N ≥ 32K)"
+          }`,
+        );
+      }
+      if (a.fallback) console.log("(software adapter: timings above are not representative)");
+      console.log(`results: ${out.recordsPath}, ${out.summaryPath}`);
+      return dir;
+    },
+  );
 }
 
 async function runTasks(
   gpu: Gpu,
   parsed: { spec: TaskRunSpec; out?: string; json: boolean },
   args: string[],
-  nested = false,
+  parent?: string,
 ): Promise<string> {
   const { spec } = parsed;
-  const hash = await specHash(spec);
-  const runId = `tasks-${hash.slice(0, 12)}`;
-  const dir = parsed.out
-    ? (nested ? `${parsed.out}/${runId}` : parsed.out)
-    : `data/results/${runId}`;
-  const out = resultsDir(dir);
-  Deno.mkdirSync(dir, { recursive: true });
-  const lock = acquireLock(`${dir}/run.lock`, `deno task bench (${runId})`);
-  try {
-    writeJson(out.specPath, {
-      ...spec,
-      runId,
-      specHash: hash,
-      command: ["deno", "task", "bench", ...args].join(" "),
-    });
-    const log = parsed.json ? (l: string) => console.error(l) : (l: string) => console.log(l);
-    log(
-      `run ${runId}: ${spec.models.join(", ")} × ${spec.tasks.map((t) => t.name).join(", ")} × ${
-        spec.methods.map((m) => m.name).join(", ")
-      } × ${spec.formats.join(", ")} at ${
-        spec.lengths.join(", ")
-      } tokens, B=${spec.batchSize} → ${dir}`,
-    );
-    const records = await runTaskSuite({ gpu, spec, runId, specHash: hash, out, log });
-    const summary = summarizeTasks(spec, records);
-    writeJson(out.summaryPath, summary);
-    if (parsed.json) {
-      console.log(JSON.stringify(summary));
-    } else {
-      console.log("\n" + taskTable(records) + "\n");
-      if (gpu.report.fallback) {
-        console.log("(software adapter: timings above are not representative)");
+  return await inRunFolder(
+    "tasks",
+    spec,
+    placeIn(parsed.out, parent),
+    args,
+    async ({ runId, hash, dir, out }) => {
+      const log = parsed.json ? (l: string) => console.error(l) : (l: string) => console.log(l);
+      log(
+        `run ${runId}: ${spec.models.join(", ")} × ${spec.tasks.map((t) => t.name).join(", ")} × ${
+          spec.methods.map((m) => m.name).join(", ")
+        } × ${spec.formats.join(", ")} at ${
+          spec.lengths.join(", ")
+        } tokens, B=${spec.batchSize} → ${dir}`,
+      );
+      const records = await runTaskSuite({ gpu, spec, runId, specHash: hash, out, log });
+      const summary = summarizeTasks(spec, records);
+      writeJson(out.summaryPath, summary);
+      if (parsed.json) {
+        console.log(JSON.stringify(summary));
+      } else {
+        console.log("\n" + taskTable(records) + "\n");
+        if (gpu.report.fallback) {
+          console.log("(software adapter: timings above are not representative)");
+        }
+        console.log(`results: ${out.recordsPath}, ${out.summaryPath}`);
       }
-      console.log(`results: ${out.recordsPath}, ${out.summaryPath}`);
-    }
-    return dir;
-  } finally {
-    lock.release();
-  }
+      return dir;
+    },
+  );
 }
 
 function announce(gpu: Gpu, args: string[]): void {
@@ -551,19 +551,7 @@ async function runModel(
   args: string[],
 ): Promise<number> {
   const { spec } = parsed;
-  const hash = await specHash(spec);
-  const runId = `model-${hash.slice(0, 12)}`;
-  const dir = parsed.out ?? `data/results/${runId}`;
-  const out = resultsDir(dir);
-  Deno.mkdirSync(dir, { recursive: true });
-  const lock = acquireLock(`${dir}/run.lock`, `deno task bench (${runId})`);
-  try {
-    writeJson(out.specPath, {
-      ...spec,
-      runId,
-      specHash: hash,
-      command: ["deno", "task", "bench", ...args].join(" "),
-    });
+  return await inRunFolder("model", spec, parsed.out, args, async ({ runId, hash, dir, out }) => {
     console.log(
       `run ${runId}: ${spec.models.join(", ")} × ${spec.formats.join(", ")} × T=${
         spec.lengths.join(",")
@@ -586,9 +574,7 @@ async function runModel(
     }
     console.log(`results: ${out.recordsPath}, ${out.summaryPath}`);
     return 0;
-  } finally {
-    lock.release();
-  }
+  });
 }
 
 if (import.meta.main) {

@@ -9,11 +9,13 @@ import { formatNames, getFormat } from "../cache/registry.ts";
 import type { Gpu } from "../gpu/mod.ts";
 import { type Matrix } from "../kernels/matrix.ts";
 import { generate, randomPrompt } from "../model/generate.ts";
-import { Model } from "../model/model.ts";
+import type { Model } from "../model/model.ts";
+import { openModel } from "../model/source.ts";
 import { presetConfig } from "../model/presets.ts";
 import { checkInt } from "../shapes.ts";
 import { type Envelope, envelope } from "./kernel_records.ts";
 import { measureCopy } from "./kernel_suite.ts";
+import { table } from "./kernel_summary.ts";
 import { openRecords, type ResultsDir, SCHEMA_VERSION, writeJson } from "./results.ts";
 
 export type ModelPreset = "smoke" | "default";
@@ -110,11 +112,6 @@ export function weightBytesPerStep(model: Model): number {
   return bytes;
 }
 
-async function loadModel(gpu: Gpu, source: string, seed: number): Promise<Model> {
-  if (source.startsWith("shape:")) return await Model.fromPreset(gpu, source.slice(6), { seed });
-  return await Model.load(gpu, source);
-}
-
 export interface ModelSuiteContext {
   readonly gpu: Gpu;
   readonly spec: ModelSpec;
@@ -140,7 +137,7 @@ export async function runModelSuite(ctx: ModelSuiteContext): Promise<ModelRecord
         .map((format) => ({ T, format }))
     );
     if (todo.length === 0) continue;
-    const model = await loadModel(gpu, source, spec.seed);
+    const { model } = await openModel(gpu, source, { seed: spec.seed, tokenizer: false });
     try {
       const perStep = weightBytesPerStep(model);
       for (const { T, format } of todo) {
@@ -259,8 +256,5 @@ export function modelTable(records: readonly ModelRecord[]): string {
     r.decodeTokensPerSec.toFixed(1),
     (100 * r.rooflineFraction).toFixed(1),
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
-  return [line(head), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
+  return table(head, rows, 2);
 }

@@ -242,7 +242,8 @@ export async function runTaskSuite(ctx: TaskSuiteContext): Promise<TaskRecord[]>
   try {
     for (const { plan, todo, batches } of work) {
       if (todo.length === 0 && batches.length === 0) continue;
-      const opened = await openModel(gpu, plan.info.source, { seed: spec.seed });
+      // the plan already holds the tokenizer
+      const opened = await openModel(gpu, plan.info.source, { seed: spec.seed, tokenizer: false });
       const model = opened.model;
       try {
         const fields = modelFields(plan, model);
@@ -258,7 +259,7 @@ export async function runTaskSuite(ctx: TaskSuiteContext): Promise<TaskRecord[]>
           );
         }
         for (const m of batches) {
-          const rec = await runMaxBatch(ctx, model, plan, fields, m);
+          const rec = await runMaxBatch(ctx, model, fields, m);
           writer.append(rec as unknown as Record<string, unknown>);
           records.push(rec);
           bar.tick(
@@ -480,7 +481,6 @@ export const MAX_BATCH_NEW_TOKENS = 16;
 async function runMaxBatch(
   ctx: TaskSuiteContext,
   model: Model,
-  _plan: ModelPlan,
   fields: ModelFields,
   m: MaxBatchCell,
 ): Promise<MaxBatchRecord> {

@@ -3,6 +3,7 @@
 // cache, and the mean measurements. "Relative to the full cache": the mean score of `full` in
 // fp16 for the same model, task and length (the first full format when fp16 did not run).
 
+import { table } from "./kernel_summary.ts";
 import { SCHEMA_VERSION } from "./results.ts";
 import type { MaxBatchRecord, SampleRecord, TaskRecord } from "./task_records.ts";
 import type { TaskRunSpec } from "./task_spec.ts";
@@ -126,13 +127,6 @@ export function summarizeTasks(spec: TaskRunSpec, records: readonly TaskRecord[]
       peakGpuBytes: r.peakGpuBytes,
     })),
   };
-}
-
-function table(head: string[], rows: string[][], left: number): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i < left ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
-  return [line(head), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
 }
 
 const budgetText = (r: { ratio?: number; budgetTokens?: number }) =>

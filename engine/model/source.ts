@@ -9,7 +9,7 @@
 
 import type { Gpu } from "../gpu/mod.ts";
 import type { WeightDtype } from "../kernels/matrix.ts";
-import { BUILTIN_MODELS, builtinDir, type BuiltinModel, getBuiltin } from "./builtin/mod.ts";
+import { builtinDir, type BuiltinModel, getBuiltin } from "./builtin/mod.ts";
 import { ModelError } from "./errors.ts";
 import { resolveModel } from "./hub.ts";
 import { Model } from "./model.ts";
@@ -41,15 +41,10 @@ export function sourceInfo(source: string): SourceInfo {
   return { source, kind: "folder" };
 }
 
-/** Every built-in model name, as a source ("builtin:induction"). */
-export function builtinSources(): string[] {
-  return Object.keys(BUILTIN_MODELS).map((n) => `builtin:${n}`);
-}
-
 export interface OpenedModel {
   readonly info: SourceInfo;
   readonly model: Model;
-  /** Undefined for shape: models (random weights have no text). */
+  /** Undefined for shape: models (random weights have no text), or when not asked for. */
   readonly tokenizer?: ModelTokenizer;
   /** The folder the model was loaded from (not for shape:). */
   readonly dir?: string;
@@ -60,6 +55,8 @@ export interface OpenOptions {
   readonly seed?: number;
   /** Weight dtype policy (default auto: f16 where the adapter has shader-f16). */
   readonly dtype?: WeightsPolicy;
+  /** Load the tokenizer too (default true; speed-only callers need no tokenizer.json). */
+  readonly tokenizer?: boolean;
 }
 
 /** The folder a non-shape source loads from (hf: resolved or downloaded, builtin: written). */
@@ -96,7 +93,7 @@ export async function openModel(
     return { info, model };
   }
   const dir = await sourceDir(info);
-  const tokenizer = await ModelTokenizer.load(dir);
+  const tokenizer = o.tokenizer === false ? undefined : await ModelTokenizer.load(dir);
   const model = await Model.load(gpu, dir, { dtype: o.dtype });
   return { info, model, tokenizer, dir };
 }
