@@ -79,6 +79,85 @@ for (const format of ["fp32", "fp16"]) {
   }
 }
 
+// --- sliding window (Mistral's sliding_window over a full cache) -----------------------------
+
+interface WindowCase extends Case {
+  readonly window: number;
+}
+
+const WINDOW_CASES: WindowCase[] = [
+  // window inside one 32-token group, lengths below, at and past it
+  { B: 3, H: 4, Hkv: 2, D: 32, lens: [5, 20, 77], window: 20 },
+  // first visible token mid-group (300 - 100 = 200), several splits over the window only
+  { B: 2, H: 8, Hkv: 2, D: 64, lens: [300, 131], window: 100, splits: 3 },
+  // a window of one token: the newest value, whatever the scores
+  { B: 2, H: 6, Hkv: 2, D: 32, lens: [64, 9], window: 1 },
+  // many tiles before the window (len 1300, window 700, one split of 3 tiles), G = 11
+  { B: 1, H: 11, Hkv: 1, D: 128, lens: [1300], window: 700, splits: 1 },
+  // D = 8 (stories260K's) and a window larger than every length: no mask at all
+  { B: 2, H: 8, Hkv: 4, D: 8, lens: [201, 7], window: 4096 },
+];
+
+for (const format of ["fp32", "fp16"]) {
+  for (const c of WINDOW_CASES) {
+    const name = `${format} decode attention, window ${c.window}: B=${c.B} H=${c.H} Hkv=${c.Hkv} ` +
+      `D=${c.D} lens=${c.lens}`;
+    Deno.test(name, async () => {
+      const gpu = await testGpu();
+      const T = Math.max(...c.lens);
+      const seed = 7 * c.window + c.D;
+      const k = randn(seed, c.B * T * c.Hkv * c.D);
+      const v = randn(seed + 1, c.B * T * c.Hkv * c.D);
+      const q = randn(seed + 2, c.B * c.H * c.D);
+      const cache = await createCache(gpu, format, { B: c.B, Hkv: c.Hkv, D: c.D, capacity: T });
+      const attn = await DecodeAttention.create(gpu, cache, {
+        H: c.H,
+        splits: c.splits,
+        window: c.window,
+      });
+      const kb = gpu.upload("k", k), vb = gpu.upload("v", v), qb = gpu.upload("q", q);
+      const ob = gpu.createBuffer("out", c.B * c.H * c.D * 4);
+      gpu.submit((pass) => {
+        cache.append(pass, kb, vb, T, c.lens);
+        attn.encode(pass, qb, ob);
+      });
+      const [got] = await gpu.read([{ buffer: ob }]);
+      const stored = format === "fp16" ? [f16(k), f16(v)] : [k, v];
+      const shape = { B: c.B, T, H: c.H, Hkv: c.Hkv, D: c.D };
+      const want = decodeAttentionRef(q, stored[0], stored[1], c.lens, {
+        ...shape,
+        window: c.window,
+      });
+      assertClose(new Float32Array(got), want, { atol: 2e-5, rtol: 1e-4, label: name });
+      // the window binds where some length exceeds it: then the unwindowed answer differs
+      if (c.lens.some((n) => n > c.window)) {
+        const all = decodeAttentionRef(q, stored[0], stored[1], c.lens, shape);
+        assert.ok(
+          all.some((x, i) => Math.abs(x - want[i]) > 1e-3),
+          "the window changes the answer",
+        );
+      }
+      for (const b of [kb, vb, qb, ob]) gpu.destroy(b);
+      attn.destroy();
+      cache.destroy();
+    });
+  }
+}
+
+Deno.test("decode attention window: a bad window, and window with scores, are refused", async () => {
+  const gpu = await testGpu();
+  const cache = await createCache(gpu, "fp32", { B: 1, Hkv: 1, D: 32, capacity: 8 });
+  await assert.rejects(
+    () => DecodeAttention.create(gpu, cache, { H: 1, window: 0 }),
+    /window \(sliding window, tokens\): got 0/,
+  );
+  await assert.rejects(
+    () => DecodeAttention.create(gpu, cache, { H: 1, window: 4, scores: true }),
+    /window 4 with scores: .*full caches only/,
+  );
+  cache.destroy();
+});
+
 Deno.test("append + attend steps recorded in one command buffer see each step's length", async () => {
   const gpu = await testGpu();
   const B = 2, H = 4, Hkv = 2, D = 32, T0 = 20, steps = 3, T = T0 + steps;

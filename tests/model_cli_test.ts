@@ -20,6 +20,36 @@ async function cli(args: string[]) {
   return { code, out, err };
 }
 
+Deno.test({
+  name: "generate CLI: --max-positions / --rope-factor allow a context past the model's",
+  ignore: !HAS,
+  fn: async () => {
+    // stories260K: max_position_embeddings 512, plain RoPE
+    const prompt = "Tom ran. ".repeat(120); // about 600 tokens
+    const base = ["--model", STORIES_DIR, "--prompt", prompt, "--max-new-tokens", "2", "--json"];
+    for (
+      const [extra, max, scaling] of [
+        [["--max-positions", "1024"], 1024, null],
+        [["--rope-factor", "2"], 1024, { rope_type: "linear", factor: 2 }],
+        [["--rope-factor", "1.5", "--max-positions", "700"], 700, {
+          rope_type: "linear",
+          factor: 1.5,
+        }],
+      ] as const
+    ) {
+      const r = await cli([...base, ...extra]);
+      assert.equal(r.code, 0, r.err.join("\n"));
+      const j = JSON.parse(r.out[0]);
+      assert.ok(j.promptTokens > 512 && j.promptTokens + 2 <= max, `${j.promptTokens} tokens`);
+      assert.deepEqual([j.maxPositions, j.ropeScaling, j.ids.length], [
+        max,
+        scaling,
+        j.promptTokens + 2,
+      ]);
+    }
+  },
+});
+
 Deno.test("generate CLI: flags parse with defaults; bad values name the flag", () => {
   const a = parseCli(["--model", "m", "--prompt", ""]);
   assert.deepEqual(
@@ -100,11 +130,19 @@ Deno.test({
       ],
       [
         ["--model", STORIES_DIR, "--prompt", "Tom ran. ".repeat(200)],
-        /prompt: \d+ tokens, longer than the model's max_position_embeddings 512/,
+        /prompt: \d+ tokens, longer than the model's max_position_embeddings 512 \(--max-positions N or --rope-factor F allows a longer context\)/,
       ],
       [
         ["--model", STORIES_DIR, "--prompt", "x", "--max-new-tokens", "600"],
         /= 603 exceeds the model's max_position_embeddings 512/,
+      ],
+      [
+        ["--model", STORIES_DIR, "--prompt", "x", "--max-new-tokens", "600", "--rope-factor", "1"],
+        /--rope-factor: got "1", expected a number > 1/,
+      ],
+      [
+        ["--model", STORIES_DIR, "--prompt", "x", "--max-positions", "0"],
+        /--max-positions: got "0", expected an integer ≥ 1/,
       ],
       [["--model", STORIES_DIR, "--prompt", "x", "--chat"], /no chat template/],
       [["--model", STORIES_DIR, "--prompt", "x", "--bogus"], /Unknown option '--bogus'/],

@@ -2,7 +2,7 @@
 // anything else is refused with a message listing what is supported; bad fields are named.
 
 import assert from "node:assert/strict";
-import { parseConfig, ropeInvFreq } from "../engine/model/config.ts";
+import { extendPositions, layerWindow, parseConfig, ropeInvFreq } from "../engine/model/config.ts";
 import { ModelError } from "../engine/model/errors.ts";
 import { hasStories, STORIES_DIR, tinyConfig } from "./model_fixtures.ts";
 
@@ -53,6 +53,8 @@ Deno.test("config: qwen2 has q/k/v bias, qwen3 q/k norm and its own head_dim, mi
     }),
   );
   assert.equal(big.slidingWindow, null, "a window past the context never applies");
+  assert.deepEqual(mi.slidingLayers, [true, true], "mistral: every layer");
+  assert.deepEqual(big.slidingLayers, [false, false]);
   const eos = parseConfig(tinyConfig(), "config.json", { eos_token_id: [2, 5, 9] });
   assert.deepEqual(eos.eos, [2, 5, 9], "generation_config.json's eos ids win");
 });
@@ -71,6 +73,67 @@ Deno.test({
       512,
     ]);
   },
+});
+
+Deno.test("config: qwen sliding windows by max_window_layers or layer_types; llama never", () => {
+  const qwen = (over: Record<string, unknown>) =>
+    parseConfig(
+      tinyConfig({ architectures: ["Qwen2ForCausalLM"], model_type: "qwen2", ...over }),
+    );
+  const off = qwen({ sliding_window: 64 });
+  assert.deepEqual([off.slidingWindow, off.slidingLayers], [null, [false, false]], "not used");
+  const from1 = qwen({ use_sliding_window: true, sliding_window: 64, max_window_layers: 1 });
+  assert.deepEqual([from1.slidingWindow, from1.slidingLayers], [64, [false, true]]);
+  assert.deepEqual([layerWindow(from1, 0), layerWindow(from1, 1)], [undefined, 64]);
+  // the default max_window_layers (28) is past both layers: no layer uses the window
+  const dflt = qwen({ use_sliding_window: true, sliding_window: 64 });
+  assert.deepEqual([dflt.slidingWindow, dflt.slidingLayers], [null, [false, false]]);
+  const typed = qwen({
+    use_sliding_window: true,
+    sliding_window: 64,
+    layer_types: ["sliding_attention", "full_attention"],
+  });
+  assert.deepEqual(typed.slidingLayers, [true, false], "layer_types wins");
+  assert.throws(
+    () =>
+      qwen({ use_sliding_window: true, sliding_window: 64, layer_types: ["sliding_attention"] }),
+    /layer_types: got \["sliding_attention"\], expected 2 entries \(num_hidden_layers\), each one of full_attention, sliding_attention/,
+  );
+  const llama = parseConfig(tinyConfig({ use_sliding_window: true, sliding_window: 8 }));
+  assert.deepEqual([llama.slidingWindow, llama.slidingLayers], [null, [false, false]]);
+});
+
+Deno.test("config: extendPositions raises max positions, or interpolates plain RoPE linearly", () => {
+  const c = parseConfig(tinyConfig()); // max_position_embeddings 256, plain RoPE
+  assert.equal(extendPositions(c, {}), c);
+  assert.deepEqual(
+    [extendPositions(c, { maxPositions: 1000 }).maxPositions, c.maxPositions],
+    [1000, 256],
+  );
+  const f = extendPositions(c, { ropeFactor: 2.5 });
+  assert.deepEqual([f.maxPositions, f.ropeScaling], [640, { rope_type: "linear", factor: 2.5 }]);
+  assert.equal(extendPositions(c, { ropeFactor: 2, maxPositions: 300 }).maxPositions, 300);
+  assert.throws(() => extendPositions(c, { maxPositions: 1.5 }), /max positions: got 1.5/);
+  assert.throws(
+    () => extendPositions(c, { ropeFactor: 1 }),
+    /rope factor: got 1, expected a number > 1/,
+  );
+  const llama3 = parseConfig(
+    tinyConfig({
+      rope_scaling: {
+        rope_type: "llama3",
+        factor: 8,
+        low_freq_factor: 1,
+        high_freq_factor: 4,
+        original_max_position_embeddings: 32,
+      },
+    }),
+  );
+  assert.throws(
+    () => extendPositions(llama3, { ropeFactor: 2 }),
+    /rope factor 2: this model already scales RoPE \(rope_scaling \{"rope_type":"llama3".*Give max positions alone/,
+  );
+  assert.equal(extendPositions(llama3, { maxPositions: 999 }).maxPositions, 999);
 });
 
 Deno.test("config: unsupported and malformed configs name the field and what is expected", () => {

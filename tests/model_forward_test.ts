@@ -2,11 +2,12 @@
 // small random checkpoints of every supported architecture: logits of each sequence's last
 // prompt token after prefill (B = 2, ragged prompts), then of several decode steps, with the
 // reference following the ids the GPU chose. f32, f16 and bf16 checkpoints; matrices cut into
-// row chunks; sharded files.
+// row chunks; sharded files; sliding windows (every layer, or from max_window_layers on) that
+// bind in prefill and decode.
 
 import assert from "node:assert/strict";
 import { Model } from "../engine/model/model.ts";
-import { parseConfig } from "../engine/model/config.ts";
+import { extendPositions, parseConfig, type PositionOverride } from "../engine/model/config.ts";
 import { Session } from "../engine/model/session.ts";
 import { referenceForward, type TensorSource } from "../engine/reference/model.ts";
 import { rng } from "../engine/reference/random.ts";
@@ -71,6 +72,30 @@ const CASES: Case[] = [
       sliding_window: 4096,
     }),
     prompts: [7],
+    tol: 1e-4,
+  },
+  {
+    // the window binds in prefill (13 > 6) and in decode for both sequences (4 + 3 > 6)
+    name: "mistral with sliding_window 6: ragged prompts 13 and 4, decode past the window",
+    config: tinyConfig({
+      architectures: ["MistralForCausalLM"],
+      model_type: "mistral",
+      sliding_window: 6,
+    }),
+    prompts: [13, 4],
+    tol: 1e-4,
+  },
+  {
+    // layer 0 attends to everything, layer 1 through a window of 5 (max_window_layers 1)
+    name: "qwen2 use_sliding_window 5 from layer 1 (max_window_layers), prompt 9",
+    config: tinyConfig({
+      architectures: ["Qwen2ForCausalLM"],
+      model_type: "qwen2",
+      use_sliding_window: true,
+      sliding_window: 5,
+      max_window_layers: 1,
+    }),
+    prompts: [9],
     tol: 1e-4,
   },
   {
@@ -157,3 +182,45 @@ for (const c of CASES) {
     await Deno.remove(m.dir, { recursive: true });
   });
 }
+
+Deno.test("a context past max_position_embeddings: refused, then extrapolated or interpolated as asked", async () => {
+  const gpu = await testGpu();
+  const raw = tinyConfig({ max_position_embeddings: 16 });
+  const m = await writeRandomModel(raw, { seed: 5 });
+  try {
+    const r = rng(23);
+    const prompt = [1, ...Array.from({ length: 23 }, () => 3 + Math.floor(r() * 90))];
+    const opts = { B: 1, maxPrompt: 24, maxNewTokens: 1, format: "fp32" };
+    const plain = await Model.load(gpu, m.dir);
+    await assert.rejects(
+      () => Session.create(plain, opts),
+      /= 25 exceeds the model's max_position_embeddings 16 \(a longer context needs the user's opt-in/,
+    );
+    plain.destroy();
+    const V = raw.vocab_size as number;
+    const last = async (positions: PositionOverride) => {
+      const model = await Model.load(gpu, m.dir, { positions });
+      const s = await Session.create(model, opts);
+      try {
+        await s.prefill([prompt]);
+        const [got] = await gpu.read([{ buffer: s.logits }]);
+        const config = extendPositions(parseConfig(raw), positions);
+        assert.equal(model.config.maxPositions, config.maxPositions);
+        const want = referenceForward(config, m.tensor, prompt).subarray(23 * V, 24 * V);
+        assertClose(new Float32Array(got), want, { atol: 1e-4, rtol: 1e-4 });
+        return want;
+      } finally {
+        s.destroy();
+        model.destroy();
+      }
+    };
+    const extrapolated = await last({ maxPositions: 32 });
+    const interpolated = await last({ ropeFactor: 2 }); // max positions 32, positions / 2
+    assert.ok(
+      extrapolated.some((x, i) => Math.abs(x - interpolated[i]) > 1e-3),
+      "interpolation moves the logits",
+    );
+  } finally {
+    await Deno.remove(m.dir, { recursive: true });
+  }
+});

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { generate } from "../engine/model/generate.ts";
 import { run } from "../engine/model/generate_cli.ts";
 import { Model } from "../engine/model/model.ts";
-import { chunkSpans, Session } from "../engine/model/session.ts";
+import { chunkSpans, readTokens, Session } from "../engine/model/session.ts";
 import { ModelTokenizer } from "../engine/model/tokenizer.ts";
 import { rng } from "../engine/reference/random.ts";
 import { hasStories, STORIES_DIR, tinyConfig, writeRandomModel } from "./model_fixtures.ts";
@@ -92,6 +92,52 @@ Deno.test("chunked prefill equals the unchunked one bit for bit: B = 2 ragged, s
   assert.deepEqual(b.ids, a.ids);
   model.destroy();
   await Deno.remove(m.dir, { recursive: true });
+});
+
+Deno.test("sliding window: chunked prefill equals the unchunked one; methods past the window are refused", async () => {
+  const gpu = await testGpu();
+  const config = tinyConfig({
+    architectures: ["MistralForCausalLM"],
+    model_type: "mistral",
+    head_dim: 32,
+    vocab_size: 131,
+    sliding_window: 24,
+  });
+  const m = await writeRandomModel(config, { seed: 23 });
+  const model = await Model.load(gpu, m.dir);
+  try {
+    const ps = prompts([70, 37], 5);
+    for (const format of ["fp32", "kivi4"]) {
+      const whole = await steps(model, ps, format);
+      // chunks of 16: the window reaches back into earlier chunks' keys, not all of them
+      const got = await steps(model, ps, format, 16);
+      got.out.forEach((x, i) => assert.deepEqual(x, whole.out[i], `${format}, step ${i}`));
+    }
+    // decode reads the window only (from its first token's 32-token group): at 70 + 2 held,
+    // tokens 32 .. 71 of sequence 0, all 37 + 2 of sequence 1
+    assert.deepEqual([readTokens(72, 24), readTokens(39, 24), readTokens(20, 24)], [40, 39, 20]);
+    const s = await Session.create(model, { B: 2, maxPrompt: 70, maxNewTokens: 3, format: "fp16" });
+    try {
+      await s.prefill(ps);
+      s.decode(2);
+      await model.gpu.read([{ buffer: s.logits }]);
+      const perToken = s.kvBytes() / (2 * 2 * 73); // B · layers · capacity slots (Hkv folded in)
+      assert.equal(s.bytesReadPerStep(), Math.round(perToken * (40 + 39)) * 2);
+    } finally {
+      s.destroy();
+    }
+    // a method within the window runs; past it, it is refused with the window named
+    const base = { B: 1, format: "fp16", method: "knorm", budget: { budgetTokens: 8 } };
+    const ok = await Session.create(model, { ...base, maxPrompt: 20, maxNewTokens: 4 });
+    ok.destroy();
+    await assert.rejects(
+      () => Session.create(model, { ...base, maxPrompt: 20, maxNewTokens: 5 }),
+      /method "knorm": prompt \+ new tokens = 25 exceeds the model's sliding_window 24; .* within the window \(≤ 24 tokens\) or without a method/,
+    );
+  } finally {
+    model.destroy();
+    await Deno.remove(m.dir, { recursive: true });
+  }
 });
 
 Deno.test("chunked prefill: bad values name themselves", async () => {

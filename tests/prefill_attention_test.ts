@@ -93,6 +93,8 @@ interface Case {
   readonly H: number;
   readonly Hkv: number;
   readonly D: number;
+  /** Sliding window (keys); absent: causal only. */
+  readonly window?: number;
 }
 
 async function runKernel(
@@ -110,7 +112,16 @@ async function runKernel(
   const ob = gpu.createBuffer("out", q.length * att.elementBytes);
   try {
     gpu.submit((pass) =>
-      att.encode(pass, { q: qb, k: kb, v: vb, out: ob, B: c.B, Tq: c.Tq, Tk: c.Tk })
+      att.encode(pass, {
+        q: qb,
+        k: kb,
+        v: vb,
+        out: ob,
+        B: c.B,
+        Tq: c.Tq,
+        Tk: c.Tk,
+        window: c.window,
+      })
     );
     const [raw] = await gpu.read([{ buffer: ob, size: q.length * att.elementBytes }]);
     return f16 ? Float32Array.from(new Float16Array(raw)) : new Float32Array(raw);
@@ -154,6 +165,64 @@ for (const c of f32Cases) {
     },
   );
 }
+
+// Sliding window (Mistral): query i sees keys Tk - Tq + i - W + 1 ..= Tk - Tq + i.
+const windowCases: readonly Case[] = [
+  { B: 2, Tq: 70, Tk: 70, H: 8, Hkv: 2, D: 64, window: 16 }, // window < one 32-row tile
+  { B: 1, Tq: 100, Tk: 100, H: 4, Hkv: 4, D: 32, window: 37 }, // window edge mid-tile, g = 1
+  { B: 2, Tq: 9, Tk: 70, H: 8, Hkv: 1, D: 64, window: 20 }, // a chunk: keys of earlier chunks drop
+  { B: 1, Tq: 40, Tk: 40, H: 6, Hkv: 2, D: 128, window: 1 }, // each query sees itself only
+  { B: 2, Tq: 33, Tk: 33, H: 2, Hkv: 2, D: 32, window: 500 }, // a window that never binds
+];
+
+for (const c of windowCases) {
+  const name = `kernel f32 with window ${c.window}: B=${c.B} Tq=${c.Tq} Tk=${c.Tk} H=${c.H} ` +
+    `Hkv=${c.Hkv} D=${c.D}`;
+  Deno.test(name, async () => {
+    const gpu = await testGpu();
+    const att = await PrefillAttention.create(gpu, { H: c.H, Hkv: c.Hkv, D: c.D });
+    try {
+      const { q, k, v } = inputs(c, 300 + c.window!);
+      const got = await runKernel(gpu, att, c, q, k, v);
+      const want = prefillAttentionRef(q, k, v, c);
+      assertClose(got, want, { label: name });
+      if (c.window! < c.Tk) {
+        const causal = prefillAttentionRef(q, k, v, { ...c, window: undefined });
+        assert.ok(causal.some((x, i) => Math.abs(x - want[i]) > 1e-3), "the window binds");
+      }
+    } finally {
+      att.destroy();
+    }
+  });
+}
+
+Deno.test("reference and kernel: a window of Tk keys is plain causal; a bad window is refused", async () => {
+  const c = { B: 1, Tq: 12, Tk: 12, H: 2, Hkv: 1, D: 16 };
+  const { q, k, v } = inputs(c, 9);
+  assert.deepEqual(
+    prefillAttentionRef(q, k, v, { ...c, window: 12 }),
+    prefillAttentionRef(q, k, v, c),
+  );
+  assert.throws(
+    () => prefillAttentionRef(q, k, v, { ...c, window: 0 }),
+    /window \(sliding window, keys\): got 0/,
+  );
+  const gpu = await testGpu();
+  const att = await PrefillAttention.create(gpu, { H: 2, Hkv: 1, D: 16 });
+  const b = gpu.createBuffer("x", 12 * 2 * 16 * 4);
+  try {
+    assert.throws(
+      () =>
+        gpu.submit((pass) =>
+          att.encode(pass, { q: b, k: b, v: b, out: b, B: 1, Tq: 12, Tk: 12, window: -3 })
+        ),
+      /window \(sliding window, keys\): got -3/,
+    );
+  } finally {
+    gpu.destroy(b);
+    att.destroy();
+  }
+});
 
 Deno.test("kernel: explicit scale and two chunks of one sequence in one pass", async () => {
   // Chunked prefill: chunk 1 is positions 0..19 (Tq = Tk = 20), chunk 2 is positions 20..32

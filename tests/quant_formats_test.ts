@@ -352,6 +352,62 @@ for (const f of QFORMATS) {
   }
 }
 
+// Sliding window over a quantized full cache: the window's first token falls inside a KIVI
+// key group (150 - 45 = 105) and inside the f16 residual (b1: 126 - 45 = 81, past the 64-token
+// flush); decode steps move the window by one token each.
+for (const f of QFORMATS) {
+  const name = `${f.name}: decode attention with a sliding window of 45 over prefill 150, 126`;
+  Deno.test(name, async () => {
+    const gpu = await testGpu();
+    const B = 2, Hkv = 2, D = 64, H = 8, window = 45, prefill = [150, 126], steps = 2;
+    const shape = { B, Hkv, D, capacity: 160 };
+    const cache = await f.create(gpu, shape);
+    const ref = f.ref(shape);
+    const Tn = Math.max(...prefill);
+    const k = inputs(3, B, Tn, Hkv, D), v = inputs(4, B, Tn, Hkv, D);
+    const kb = gpu.upload("test.k", k), vb = gpu.upload("test.v", v);
+    ref.append(k, v, Tn, prefill);
+    const attn = await DecodeAttention.create(gpu, cache, { H, window });
+    const q = randn(5, B * H * D);
+    const qb = gpu.upload("test.q", q);
+    const news = Array.from({ length: steps }, (_, s) => ({
+      k: inputs(100 + s, B, 1, Hkv, D),
+      v: inputs(200 + s, B, 1, Hkv, D),
+    }));
+    const bufs = news.map((n) => [gpu.upload("test.k1", n.k), gpu.upload("test.v1", n.v)]);
+    const outs = Array.from({ length: steps + 1 }, () => gpu.createBuffer("o", B * H * D * 4));
+    // the prefill's counts are written at encode time: a submission of their own
+    gpu.submit((pass) => cache.append(pass, kb, vb, Tn, prefill));
+    gpu.submit((pass) => {
+      attn.encode(pass, qb, outs[0]);
+      bufs.forEach(([k1, v1], s) => {
+        cache.append(pass, k1, v1, 1);
+        attn.encode(pass, qb, outs[s + 1]);
+      });
+    });
+    const want = (): Float32Array => {
+      const dq = ref.dequantized();
+      return decodeAttentionRef(q, dq.k, dq.v, dq.lens, { B, T: dq.T, H, Hkv, D, window });
+    };
+    const wants = [want()];
+    for (const n of news) {
+      ref.append(n.k, n.v, 1);
+      wants.push(want());
+    }
+    const got = await gpu.read(outs.map((buffer) => ({ buffer })));
+    got.forEach((o, s) => {
+      assertClose(new Float32Array(o), wants[s], {
+        atol: 1e-5,
+        rtol: 1e-4,
+        label: `${name}: step ${s}`,
+      });
+    });
+    for (const buffer of [kb, vb, qb, ...outs, ...bufs.flat()]) gpu.destroy(buffer);
+    attn.destroy();
+    cache.destroy();
+  });
+}
+
 // --- (c) bytes --------------------------------------------------------------------------------
 
 Deno.test("quantized formats: bytes() is the real allocation and smaller than fp16's", async () => {

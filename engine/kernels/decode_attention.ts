@@ -22,6 +22,12 @@ export interface DecodeAttentionOptions {
    * step's attention probabilities with part_ml (engine/methods/evict.ts).
    */
   readonly scores?: boolean;
+  /**
+   * Sliding window in tokens (a model's sliding_window): each query sees only the last `window`
+   * stored tokens of its sequence — the window itself when a token's slot is its position (a
+   * full cache, appended in order). Absent: every stored token. Not with `scores`.
+   */
+  readonly window?: number;
 }
 
 /** Binding of att_scores [B, H, capacity] when DecodeAttentionOptions.scores is set. */
@@ -125,14 +131,26 @@ export class DecodeAttention {
     if (!(scale > 0) || !Number.isFinite(scale)) {
       throw new RangeError(`scale: got ${scale}, expected a positive number`);
     }
+    const withScores = o.scores ?? false;
+    if (o.window !== undefined) {
+      checkInt("window (sliding window, tokens)", o.window);
+      if (withScores) {
+        throw new RangeError(
+          `window ${o.window} with scores: decode-time eviction scores every stored token; ` +
+            "a sliding window applies to full caches only",
+        );
+      }
+    }
     const plan = decodePlan(G, D, gpu.limits.maxComputeWorkgroupStorageSize);
-    // Default: TARGET_WORKGROUPS workgroups, but at least one token per thread per split.
+    // Default: TARGET_WORKGROUPS workgroups, but at least one token per thread per split (of
+    // the tokens one step can read: with a window, at most window + 31 from a 32-token group).
     const maxSplits = Math.ceil(capacity / SPLIT_ALIGN);
+    const span = o.window === undefined ? capacity : Math.min(capacity, o.window + SPLIT_ALIGN - 1);
     const splits = o.splits ??
       Math.max(
         1,
         Math.min(
-          Math.ceil(capacity / DECODE_WG),
+          Math.ceil(span / DECODE_WG),
           Math.ceil(TARGET_WORKGROUPS / (B * Hkv * plan.HG)),
         ),
       );
@@ -149,7 +167,6 @@ export class DecodeAttention {
       );
     }
     const source = cache.decodeSource();
-    const withScores = o.scores ?? false;
     const code = splice(wgsl(new URL("./decode_attention.wgsl", import.meta.url)), source.wgsl) +
       "\n" + emitScore(withScores);
     const label = `decode_attention.${cache.format}${withScores ? ".scores" : ""}`;
@@ -162,6 +179,7 @@ export class DecodeAttention {
       PB: plan.PB,
       WG: DECODE_WG,
       ...(withScores ? { SCORES: 1, SCAP: capacity } : {}),
+      ...(o.window !== undefined ? { WINDOW: o.window } : {}),
       ...source.constants,
     });
     const reduce = await gpu.pipeline(
@@ -197,7 +215,10 @@ export class DecodeAttention {
     );
   }
 
-  /** Records out [B, H, D] = softmax(q·Kᵀ·scale)·V over each sequence's stored tokens; q [B, H, D]. */
+  /**
+   * Records out [B, H, D] = softmax(q·Kᵀ·scale)·V over each sequence's stored tokens (the last
+   * `window` of them with a window); q [B, H, D].
+   */
   encode(pass: GPUComputePassEncoder, q: GPUBuffer, out: GPUBuffer): void {
     const { B, Hkv } = this.cache.shape;
     if (this.#bind?.q !== q || this.#bind?.out !== out) {

@@ -5,7 +5,9 @@
 // into registers, dequantized there by the storage format's read snippet, which is spliced in
 // after this body (contract: engine/cache/format.ts). Workgroup memory holds only broadcasts
 // (queries, probabilities) and reductions. Pass 2 (decode_reduce.wgsl) merges the splits.
-// Not here: prefill (prefill_attention.wgsl), masks other than the stored length.
+// Masks: the stored length, and with WINDOW > 0 a sliding window (Mistral's sliding_window over
+// a full cache, where a token's slot is its position): only the last WINDOW stored tokens.
+// Not here: prefill (prefill_attention.wgsl), any other mask.
 //
 // --- the loop -------------------------------------------------------------------------------
 // A split is walked in tiles of C = WG·TPT tokens. Per tile:
@@ -75,6 +77,9 @@ override WG: u32 = 128u; // threads per workgroup, a multiple of 16 and ≥ D/8
 // emit_score — a no-op when SCORES is false, so the branch compiles away.
 override SCORES: bool = false;
 override SCAP: u32 = 1u; // row stride of att_scores: the cache's capacity
+// Sliding window in tokens (0: none): the splits cover the last WINDOW tokens (from the 32-token
+// group holding the first), and tokens before the first are masked out.
+override WINDOW: u32 = 0u;
 
 const MAXH: u32 = 8u; // largest GC (register accumulators)
 const NEG: f32 = -3.0e38;
@@ -160,9 +165,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let hg = wid.y % HG;
   let b = wid.z;
   let len = kv_len(b);
-  let per = (len + p.S - 1u) / p.S;
+  let lo = select(0u, len - WINDOW, WINDOW > 0u && len > WINDOW); // first visible token
+  let base = (lo / 32u) * 32u;
+  let per = (len - base + p.S - 1u) / p.S;
   let chunk = ((per + 31u) / 32u) * 32u; // splits and tiles start on 32-token groups
-  let start = min(s * chunk, len);
+  let start = min(base + s * chunk, len);
   let end = min(start + chunk, len);
   let nh = min(GC, G - hg * GC);         // heads of this chunk (the last may be short)
   let row0 = b * p.H + hk * G + hg * GC; // q / output row of this workgroup's head 0
@@ -226,7 +233,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     for (var h = 0u; h < GC; h++) {
       var mx = NEG;
       for (var k = 0u; k < TPT; k++) {
-        if (first + k < end) {
+        if (first + k < end && first + k >= lo) {
           mx = max(mx, sc[k * MAXH + h]);
         }
       }
@@ -245,7 +252,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       l_own[h] *= alpha[h];
     }
     for (var k = 0u; k < TPT; k++) {
-      let valid = first + k < end;
+      let valid = first + k < end && first + k >= lo;
       for (var g4 = 0u; g4 < GQ; g4++) {
         var pv = vec4<f32>(0.0);
         for (var j = 0u; j < 4u; j++) {

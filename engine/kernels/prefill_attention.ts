@@ -4,7 +4,8 @@
 // anything back: encode() only records into the caller's pass.
 //
 // Layouts: q [B, Tq, H, D], k and v [B, Tk, Hkv, D], out [B, Tq, H, D]; dense, f32 or f16
-// (`dtype`). Query i attends to keys 0 ..= Tk - Tq + i (chunked prefill when Tq < Tk).
+// (`dtype`). Query i attends to keys 0 ..= Tk - Tq + i (chunked prefill when Tq < Tk); with a
+// sliding `window` W only to the last W of them.
 // Supported: D a multiple of 4 in [4, 256]; any H that is a multiple of Hkv.
 
 import { dispatch, type Gpu, GpuError } from "../gpu/mod.ts";
@@ -39,6 +40,8 @@ export interface PrefillAttentionArgs {
   readonly B: number;
   readonly Tq: number;
   readonly Tk: number;
+  /** Sliding window in keys (Mistral's sliding_window): absent, no window. */
+  readonly window?: number;
 }
 
 export const MAX_D = 256;
@@ -156,7 +159,7 @@ export function prefillAttentionSource(dtype: AttentionDtype): string {
 // --- kernel ------------------------------------------------------------------------------------
 
 export class PrefillAttention {
-  /** Uniform buffers by (B, Tq, Tk): encode never writes a buffer a recorded pass still uses. */
+  /** Uniform buffers by (B, Tq, Tk, window): encode never writes a buffer a recorded pass still uses. */
   readonly #uniforms = new Map<string, GPUBuffer>();
 
   private constructor(
@@ -212,9 +215,14 @@ export class PrefillAttention {
     return this.dtype === "f16" ? 2 : 4;
   }
 
-  /** Records one dispatch into `pass`: out = causal softmax(q kᵀ · scale) v. Reads nothing back. */
+  /**
+   * Records one dispatch into `pass`: out = causal (windowed) softmax(q kᵀ · scale) v. Reads
+   * nothing back.
+   */
   encode(pass: GPUComputePassEncoder, args: PrefillAttentionArgs): void {
     const { q, k, v, out, B, Tq, Tk } = args;
+    const window = args.window ?? 0;
+    if (args.window !== undefined) checkInt("window (sliding window, keys)", args.window);
     checkInt("B (batch)", B);
     checkInt("Tq (queries)", Tq);
     checkInt("Tk (keys)", Tk);
@@ -246,12 +254,12 @@ export class PrefillAttention {
       );
     }
 
-    const key = `${B},${Tq},${Tk}`;
+    const key = `${B},${Tq},${Tk},${window}`;
     let params = this.#uniforms.get(key);
     if (!params) {
       params = this.gpu.uniform(
         "prefill_attention.params",
-        new Uint32Array([B, Tq, Tk, tiles, nx, 0, 0, 0]),
+        new Uint32Array([B, Tq, Tk, tiles, nx, window, 0, 0]),
       );
       this.#uniforms.set(key, params);
     }
@@ -259,7 +267,7 @@ export class PrefillAttention {
     dispatch(pass, this.pipeline, group, nx, ny, nz);
   }
 
-  /** Releases the cached uniform buffers (one 32-byte buffer per distinct B, Tq, Tk). */
+  /** Releases the cached uniform buffers (one 32-byte buffer per distinct B, Tq, Tk, window). */
   destroy(): void {
     for (const b of this.#uniforms.values()) this.gpu.destroy(b);
     this.#uniforms.clear();

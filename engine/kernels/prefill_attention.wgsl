@@ -4,10 +4,11 @@
 //
 // What it computes: out[b, i, h, :] = softmax_j(scale · q[b, i, h, :] · k[b, j, h / g, :]) · v[...]
 // over keys j ≤ Tk - Tq + i (query i sits at absolute position Tk - Tq + i: chunked prefill, with
-// the first Tk - Tq keys from earlier chunks). Reference: engine/reference/attention.ts.
+// the first Tk - Tq keys from earlier chunks); with a sliding window W > 0 (Mistral) only over
+// keys j > Tk - Tq + i - W, W keys at most. Reference: engine/reference/attention.ts.
 //
 // What it is not: no decode path (one query per sequence reads better with a split-K kernel), no
-// ragged batches (every sequence has the same Tq and Tk), no sliding window, no dropout, no
+// ragged batches (every sequence has the same Tq and Tk), no dropout, no
 // logsumexp output, no tensor cores / subgroup ops (plain WGSL, so it runs on every adapter).
 //
 // Design
@@ -23,8 +24,9 @@
 //   across them, and writes them (already masked) to workgroup memory; (3) each thread reads its
 //   row's BK scores, updates the running max m and sum l (online softmax, base 2 with
 //   scale · log2(e) folded into q), rescales its accumulator and adds p · V. Three barriers a tile.
-// - KV tiles past the last key of the tile's last query are never visited (causal skip); the
-//   diagonal tile is masked per score.
+// - KV tiles past the last key of the tile's last query are never visited (causal skip), nor,
+//   with a window, keys before the first key of the tile's first query; the diagonal tile and
+//   the window's edge are masked per score.
 // - Workgroup memory (f32): q ROWS × (D + 4), k BK × (D + 4), v BK × D, scores ROWS × (BK + 1).
 //   Rows of q, k and scores are padded by one vec4 / one f32 so that rows read in parallel
 //   start on different banks; v is read along D by neighbouring lanes and needs no pad.
@@ -69,6 +71,7 @@ struct Params {
   Tk: u32,
   tiles: u32, // query tiles per sequence: ceil(Tq / BQ)
   nx: u32, // workgroups along x; (x, y) enumerate B · tiles
+  window: u32, // sliding window in keys; 0: none (causal only)
 }
 
 @group(0) @binding(0) var<uniform> u: Params;
@@ -81,6 +84,11 @@ var<workgroup> q_s: array<vec4<f32>, Q_LEN>; // [ROWS, D] (+ pad), pre-scaled by
 var<workgroup> k_s: array<vec4<f32>, K_LEN>; // [BK, D] (+ pad)
 var<workgroup> v_s: array<vec4<f32>, V_LEN>; // [BK, D]
 var<workgroup> s_s: array<f32, S_LEN>; // [ROWS, BK] (+ pad): masked base-2 scores
+
+// The first key a query at absolute position `pos` sees: pos - window + 1 under a window.
+fn first_key(pos: u32) -> u32 {
+  return select(0u, pos + 1u - u.window, u.window > 0u && pos + 1u > u.window);
+}
 
 // --- kernel --------------------------------------------------------------------------------
 
@@ -96,8 +104,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let kvh = wid.z / SPLITS;
   let h0 = kvh * G + (wid.z % SPLITS) * GS; // first query head of this workgroup
   let off = u.Tk - u.Tq; // absolute position of query 0
-  // Keys any row of this tile may see: up to the last query's position (≤ Tk).
+  // Keys any row of this tile may see: up to the last query's position (≤ Tk), and with a
+  // window from the first query's first key on.
   let kv_end = off + min(q0 + BQ, u.Tq);
+  let kv_begin = first_key(off + q0);
 
   // Stage the query tile, pre-scaled. Consecutive threads read consecutive vec4s.
   for (var i = tid; i < ROWS * D4; i += WG) {
@@ -115,6 +125,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let lane = tid % TPR;
   let t = q0 + r / GS; // its query (≥ Tq for padding rows, which are never written)
   let last = min(off + t, u.Tk - 1u); // last key the row may see
+  let lo = first_key(off + t); // and its first
 
   var m = NEG; // running max of base-2 scores
   var l = 0.0f; // running sum of exp2(score - m)
@@ -123,7 +134,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     acc[c] = vec4<f32>(0.0);
   }
 
-  for (var kv0 = 0u; kv0 < kv_end; kv0 += BK) {
+  for (var kv0 = kv_begin; kv0 < kv_end; kv0 += BK) {
     let n = min(BK, kv_end - kv0); // keys in this tile
 
     // (1) Stage K and V rows kv0 .. kv0 + n; zero the rest of the tile.
@@ -155,7 +166,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     for (var jj = 0u; jj < NJ; jj++) {
       let j = lane + jj * TPR;
-      s_s[r * SS + j] = select(NEG, s[jj], kv0 + j <= last);
+      s_s[r * SS + j] = select(NEG, s[jj], kv0 + j <= last && kv0 + j >= lo);
     }
     workgroupBarrier();
 
@@ -185,7 +196,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
 
   if (t < u.Tq) {
-    let inv = 1.0 / l; // l ≥ 1: key 0 is visible to every query
+    let inv = 1.0 / l; // l ≥ 1: its own key is visible to every query
     let at = ((b * u.Tq + t) * H + h0 + r % GS) * D4;
     for (var c = 0u; c < NC; c++) {
       let col = lane + c * TPR;

@@ -56,8 +56,17 @@ export interface ModelConfig {
   readonly mlpBias: boolean;
   /** per-head RMSNorm of q and k before RoPE (qwen3) */
   readonly qkNorm: boolean;
-  /** Tokens one sequence may span: sliding_window where the model attends only that far. */
+  /**
+   * sliding_window: how far back the sliding-window layers attend (a query at position p sees
+   * keys p - window + 1 ..= p), or null where no layer uses one (or it is never reached).
+   */
   readonly slidingWindow: number | null;
+  /**
+   * Per layer, whether it attends through the window: every layer of mistral; qwen2/qwen3 with
+   * use_sliding_window, the layers from max_window_layers on (or as layer_types lists them).
+   * All false when slidingWindow is null.
+   */
+  readonly slidingLayers: readonly boolean[];
   readonly bos: number | null;
   readonly eos: readonly number[];
 }
@@ -129,19 +138,22 @@ export function parseConfig(raw: unknown, file = "config.json", generation?: unk
 
   const attentionBias = bool("attention_bias", false);
   const maxPositions = int("max_position_embeddings");
+  const layers = int("num_hidden_layers");
   const useSliding = arch === "mistral" ? true : bool("use_sliding_window", false);
   let slidingWindow: number | null = null;
   if (useSliding && c.sliding_window != null) {
     slidingWindow = int("sliding_window");
     if (slidingWindow >= maxPositions) slidingWindow = null; // never reached
   }
+  const slidingLayers = windowLayers(arch, layers, slidingWindow !== null, c, bad, int);
+  if (!slidingLayers.includes(true)) slidingWindow = null;
   const eos = eosIds(generation, c, file);
   const bos = c.bos_token_id == null ? null : int("bos_token_id", undefined, 0);
   return {
     arch,
     hidden,
     intermediate: int("intermediate_size"),
-    layers: int("num_hidden_layers"),
+    layers,
     H,
     Hkv,
     D,
@@ -156,9 +168,45 @@ export function parseConfig(raw: unknown, file = "config.json", generation?: unk
     mlpBias: bool("mlp_bias", false),
     qkNorm: arch === "qwen3",
     slidingWindow,
+    slidingLayers,
     bos,
     eos,
   };
+}
+
+/**
+ * Which layers use the sliding window (transformers' rule): mistral all of them; qwen2/qwen3 the
+ * ones layer_types marks "sliding_attention", or without layer_types those from
+ * max_window_layers (default 28) on. None without a window.
+ */
+function windowLayers(
+  arch: Architecture,
+  layers: number,
+  windowed: boolean,
+  c: Json,
+  bad: (field: string, what: string) => never,
+  int: (field: string, fallback?: number, min?: number) => number,
+): boolean[] {
+  if (!windowed || arch === "llama") return new Array(layers).fill(false);
+  if (arch === "mistral") return new Array(layers).fill(true);
+  const types = c.layer_types;
+  if (types != null) {
+    const kinds = ["full_attention", "sliding_attention"];
+    if (
+      !Array.isArray(types) || types.length !== layers ||
+      types.some((t) => !kinds.includes(t as string))
+    ) {
+      bad("layer_types", `${layers} entries (num_hidden_layers), each one of ${kinds.join(", ")}`);
+    }
+    return (types as string[]).map((t) => t === "sliding_attention");
+  }
+  const from = int("max_window_layers", 28, 0);
+  return Array.from({ length: layers }, (_, l) => l >= from);
+}
+
+/** Layer l's sliding window, or undefined where it attends to every earlier token. */
+export function layerWindow(c: ModelConfig, l: number): number | undefined {
+  return c.slidingWindow !== null && c.slidingLayers[l] ? c.slidingWindow : undefined;
 }
 
 function eosIds(generation: unknown, c: Json, file: string): number[] {
@@ -201,6 +249,49 @@ function ropeScaling(v: unknown, file: string): RopeScaling | null {
       `{"rope_type": "linear", factor}, {"rope_type": "llama3", factor, low_freq_factor, ` +
       `high_freq_factor (> low), original_max_position_embeddings}`,
   );
+}
+
+// --- positions past the trained context (the user's opt-in) ------------------------------------
+
+/**
+ * What a user allows beyond max_position_embeddings (generate --max-positions / --rope-factor):
+ * without it a longer context is refused.
+ */
+export interface PositionOverride {
+  /**
+   * The new max_position_embeddings. Alone, RoPE extrapolates past the trained length (what a
+   * model does there is its own affair); default with ropeFactor: the old one × the factor.
+   */
+  readonly maxPositions?: number;
+  /**
+   * Linear position interpolation (rope_scaling {"rope_type": "linear", factor}): positions
+   * divided by this factor (> 1). Only for a model with plain RoPE (rope_scaling null).
+   */
+  readonly ropeFactor?: number;
+}
+
+/** `c` with the user's position override applied; a RangeError names a bad value. */
+export function extendPositions(c: ModelConfig, o: PositionOverride): ModelConfig {
+  const { maxPositions, ropeFactor } = o;
+  if (maxPositions !== undefined && (!Number.isInteger(maxPositions) || maxPositions < 1)) {
+    throw new RangeError(`max positions: got ${maxPositions}, expected an integer ≥ 1`);
+  }
+  if (ropeFactor === undefined) return maxPositions === undefined ? c : { ...c, maxPositions };
+  if (!Number.isFinite(ropeFactor) || ropeFactor <= 1) {
+    throw new RangeError(`rope factor: got ${ropeFactor}, expected a number > 1`);
+  }
+  if (c.ropeScaling !== null) {
+    throw new RangeError(
+      `rope factor ${ropeFactor}: this model already scales RoPE (rope_scaling ` +
+        `${JSON.stringify(c.ropeScaling)}); a linear factor applies to plain RoPE only. ` +
+        "Give max positions alone to let it extrapolate",
+    );
+  }
+  return {
+    ...c,
+    maxPositions: maxPositions ?? Math.floor(c.maxPositions * ropeFactor),
+    ropeScaling: { rope_type: "linear", factor: ropeFactor },
+  };
 }
 
 /** Reads and validates DIR/config.json (and DIR/generation_config.json when present). */

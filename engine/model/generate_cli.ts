@@ -8,6 +8,8 @@
 //    [--decode-evict]] [--prefill dense|streaming] [--prefill-chunk N]
 //   [--max-new-tokens N] [--json] [--device auto|gpu|software] [--weights auto|f32|f16]
 //   [--read-every N] [--temperature T [--top-p P] [--top-k K] [--seed S]]
+//   [--max-positions N] [--rope-factor F]   (allow a context past max_position_embeddings:
+//                                            RoPE extrapolation, or linear interpolation by F)
 //
 // Prints the generated text (ids for shape: models, which have no tokenizer), or with --json
 // {ids, text, kvBytes, kvBytesFull, bytesReadPerStep, method, budget, prefill, ms, ...}. Bad input — a missing model or
@@ -23,6 +25,7 @@ import type { Budget } from "../methods/budget.ts";
 import type { Params } from "../methods/method.ts";
 import { methodNames } from "../methods/registry.ts";
 import { cacheFormat } from "./compression.ts";
+import type { PositionOverride } from "./config.ts";
 import { ModelError } from "./errors.ts";
 import { DEFAULT_FORMAT, generate, type GenerateResult, randomPrompt } from "./generate.ts";
 import { Model } from "./model.ts";
@@ -45,11 +48,15 @@ const USAGE = `usage: deno task generate --model DIR|hf:org/name[@rev]|shape:PRE
        [--device auto|gpu|software]
        [--weights auto|f32|f16] [--read-every N]
        [--temperature T [--top-p P] [--top-k K] [--seed S]]
+       [--max-positions N] [--rope-factor F]
 sampling: T = 0 (default) is greedy, else ${MIN_TEMPERATURE} ≤ T ≤ ${MAX_TEMPERATURE}; 0 < P ≤ 1;
           1 ≤ K ≤ ${MAX_TOP_K}; 0 ≤ S < 2^32 (default 0)
 formats: ${formatNames().join(", ")} (default ${DEFAULT_FORMAT})
 methods: ${methodNames().join(", ")} (default: none, the full cache)
-presets: ${presetNames().join(", ")}`;
+presets: ${presetNames().join(", ")}
+context: a prompt + new tokens past max_position_embeddings is refused unless --max-positions N
+         raises it (RoPE extrapolates) or --rope-factor F > 1 interpolates positions linearly
+         (plain-RoPE models; max positions × F unless given)`;
 
 export interface CliArgs {
   readonly model: string;
@@ -79,6 +86,8 @@ export interface CliArgs {
   readonly readEvery: number;
   /** --temperature, --top-p, --top-k, --seed (validated; all absent: greedy). */
   readonly sampling: SamplingOptions;
+  /** --max-positions, --rope-factor: the opt-in to a longer context; absent: none. */
+  readonly positions?: PositionOverride;
 }
 
 function positiveInt(flag: string, v: string): number {
@@ -122,6 +131,22 @@ function num(flag: string, v: string | undefined): number | undefined {
   return x;
 }
 
+/** --max-positions / --rope-factor → the override (checked again by extendPositions). */
+function positionOverride(
+  max: string | undefined,
+  factor: string | undefined,
+): PositionOverride | undefined {
+  if (max === undefined && factor === undefined) return undefined;
+  const ropeFactor = num("--rope-factor", factor);
+  if (ropeFactor !== undefined && !(ropeFactor > 1)) {
+    throw new RangeError(`--rope-factor: got "${factor}", expected a number > 1`);
+  }
+  return {
+    maxPositions: max === undefined ? undefined : positiveInt("--max-positions", max),
+    ropeFactor,
+  };
+}
+
 function oneOf<T extends string>(flag: string, v: string, allowed: readonly T[]): T {
   if (!allowed.includes(v as T)) {
     throw new RangeError(`${flag}: got "${v}", expected one of ${allowed.join(", ")}`);
@@ -155,6 +180,8 @@ export function parseCli(args: readonly string[]): CliArgs {
       "top-p": { type: "string" },
       "top-k": { type: "string" },
       seed: { type: "string" },
+      "max-positions": { type: "string" },
+      "rope-factor": { type: "string" },
     },
     strict: true,
   });
@@ -225,6 +252,7 @@ export function parseCli(args: readonly string[]): CliArgs {
     weights: oneOf("--weights", v.weights, WEIGHTS_POLICIES),
     readEvery: positiveInt("--read-every", v["read-every"]),
     sampling,
+    positions: positionOverride(v["max-positions"], v["rope-factor"]),
   };
 }
 
@@ -287,15 +315,19 @@ async function generateCli(a: CliArgs, io: Io, given?: Gpu): Promise<void> {
   const gpu = given ?? await Gpu.open({ device: a.device });
   const t0 = performance.now();
   const model = source
-    ? await Model.load(gpu, source.dir, { dtype: a.weights })
-    : await Model.fromPreset(gpu, a.model.slice(6), { dtype: a.weights === "f32" ? "f32" : "f16" });
+    ? await Model.load(gpu, source.dir, { dtype: a.weights, positions: a.positions })
+    : await Model.fromPreset(gpu, a.model.slice(6), {
+      dtype: a.weights === "f32" ? "f32" : "f16",
+      positions: a.positions,
+    });
   try {
     const load = performance.now() - t0;
     const ids = textIds ?? randomPrompt(model.config, a.promptTokens!);
     const max = model.config.maxPositions;
     if (ids.length > max) {
       throw new RangeError(
-        `prompt: ${ids.length} tokens, longer than the model's max_position_embeddings ${max}`,
+        `prompt: ${ids.length} tokens, longer than the model's max_position_embeddings ${max}` +
+          (a.positions ? "" : " (--max-positions N or --rope-factor F allows a longer context)"),
       );
     }
     const r: GenerateResult = await generate(model, [ids], {
@@ -330,6 +362,8 @@ async function generateCli(a: CliArgs, io: Io, given?: Gpu): Promise<void> {
       ...(a.budget ?? {}),
       budget: r.compression?.budgets ?? null,
       promptTokens: ids.length,
+      maxPositions: model.config.maxPositions,
+      ropeScaling: model.config.ropeScaling,
       prefill: r.compression?.prefill ?? "dense",
       prefillChunk: r.compression?.prefillChunk ?? a.prefillChunk ?? null,
       sampling: r.sampling ?? null,

@@ -13,7 +13,13 @@ import { RmsNorm } from "../kernels/rmsnorm.ts";
 import { Rope } from "../kernels/rope.ts";
 import { Swiglu } from "../kernels/swiglu.ts";
 import { wgsl } from "../kernels/wgsl.ts";
-import { type ModelConfig, readConfig, ropeInvFreq } from "./config.ts";
+import {
+  extendPositions,
+  type ModelConfig,
+  type PositionOverride,
+  readConfig,
+  ropeInvFreq,
+} from "./config.ts";
 import { Checkpoint } from "./safetensors.ts";
 import { presetConfig, randomWeights, type RandomWeightsOptions } from "./presets.ts";
 import { type LoadOptions, loadWeights, type ModelWeights } from "./weights.ts";
@@ -47,9 +53,17 @@ export class Model {
     this.#matmuls = matmuls;
   }
 
-  /** Reads DIR/config.json and the safetensors checkpoint, and uploads the weights. */
-  static async load(gpu: Gpu, dir: string, o: LoadOptions = {}): Promise<Model> {
-    const config = await readConfig(dir);
+  /**
+   * Reads DIR/config.json and the safetensors checkpoint, and uploads the weights; with
+   * `positions`, the user's override of max_position_embeddings / RoPE scaling (config.ts).
+   */
+  static async load(
+    gpu: Gpu,
+    dir: string,
+    o: LoadOptions & { readonly positions?: PositionOverride } = {},
+  ): Promise<Model> {
+    const read = await readConfig(dir);
+    const config = o.positions ? extendPositions(read, o.positions) : read;
     const ckpt = await Checkpoint.open(dir);
     try {
       const weights = await loadWeights(gpu, ckpt, config, o);
@@ -65,8 +79,13 @@ export class Model {
   }
 
   /** `shape:<preset>`: a real model's shapes with seeded random weights made on the GPU. */
-  static async fromPreset(gpu: Gpu, name: string, o: RandomWeightsOptions = {}): Promise<Model> {
-    const config = presetConfig(name);
+  static async fromPreset(
+    gpu: Gpu,
+    name: string,
+    o: RandomWeightsOptions & { readonly positions?: PositionOverride } = {},
+  ): Promise<Model> {
+    const preset = presetConfig(name);
+    const config = o.positions ? extendPositions(preset, o.positions) : preset;
     const weights = await randomWeights(gpu, config, o);
     try {
       return await Model.create(gpu, config, weights);

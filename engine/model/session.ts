@@ -60,6 +60,14 @@
 //                     with top-k / top-p, on the GPU (engine/kernels/sample.ts) instead of
 //                     argmax: row b's draw number s (s = 0 for prefill's token) is seeded by
 //                     (seed, b, s); the counters [B] live on the GPU and advance with each draw.
+//   sliding window    a model with sliding_window W (mistral; qwen2/qwen3 layers from
+//                     max_window_layers on, config.ts layerWindow): prefill attention (one chunk
+//                     or many) masks keys more than W - 1 positions back, and decode attention
+//                     over a full cache reads only the last W stored tokens (slot = position).
+//                     The cache is still allocated for prompt + new tokens (no rolling buffer), so
+//                     kvBytes does not stop growing at the window; bytesReadPerStep does. With a
+//                     method, prompt + new tokens must fit in the window (refused otherwise: a
+//                     compressed cache keeps no positions to mask by).
 //
 // Shapes (engine/shapes.ts letters; C hidden size, I intermediate size, V vocabulary; T the
 // prompt, or a chunk, per sequence):
@@ -69,7 +77,7 @@
 import { dispatch } from "../gpu/mod.ts";
 import type { KvCache } from "../cache/format.ts";
 import { createCache, getFormat } from "../cache/registry.ts";
-import { DecodeAttention } from "../kernels/decode_attention.ts";
+import { DecodeAttention, SPLIT_ALIGN } from "../kernels/decode_attention.ts";
 import { checkSampling, Sampler, type SamplingParams } from "../kernels/sample.ts";
 import { GEMV_MAX_ROWS } from "../kernels/matmul.ts";
 import { ropeTable } from "../kernels/rope.ts";
@@ -90,6 +98,7 @@ import { parseComposition } from "../methods/registry.ts";
 import { DEFAULT_STREAM_CHUNK, StreamCompressor } from "../methods/stream.ts";
 import { checkInt } from "../shapes.ts";
 import { checkEqualLengths, compositionName, fullCacheBytes } from "./compression.ts";
+import { layerWindow } from "./config.ts";
 import type { Model } from "./model.ts";
 
 export interface SessionOptions {
@@ -340,13 +349,16 @@ export class Session {
     if (capacity > c.maxPositions) {
       throw new RangeError(
         `prompt (${o.maxPrompt} tokens) + max new tokens (${o.maxNewTokens}) = ${capacity} ` +
-          `exceeds the model's max_position_embeddings ${c.maxPositions}`,
+          `exceeds the model's max_position_embeddings ${c.maxPositions} (a longer context ` +
+          "needs the user's opt-in: Model.load positions, generate --max-positions / --rope-factor)",
       );
     }
-    if (c.slidingWindow !== null && capacity > c.slidingWindow) {
+    if (c.slidingWindow !== null && capacity > c.slidingWindow && o.method !== undefined) {
       throw new RangeError(
-        `prompt + new tokens = ${capacity} exceeds the model's sliding_window ${c.slidingWindow}, ` +
-          "which this runtime does not apply",
+        `method "${o.method}": prompt + new tokens = ${capacity} exceeds the model's ` +
+          `sliding_window ${c.slidingWindow}; the window is applied over full caches only (a ` +
+          "compressed cache keeps no positions to mask by), so run this method within the " +
+          `window (≤ ${c.slidingWindow} tokens) or without a method`,
       );
     }
     const { B } = o;
@@ -442,7 +454,10 @@ export class Session {
         caches.push(cache);
         // quest layers attend through their QuestLayer (made at prefill), not DecodeAttention
         if (!sparse || l < QUEST_DENSE_LAYERS) {
-          attention[l] = await DecodeAttention.create(gpu, cache, { H: c.H });
+          attention[l] = await DecodeAttention.create(gpu, cache, {
+            H: c.H,
+            window: layerWindow(c, l),
+          });
         }
       }
       const full = caches.reduce((s, k) => s + k.bytes(), 0);
@@ -499,14 +514,16 @@ export class Session {
    * last step read), summed over layers. A layer under plain decode attention reads every held
    * token's K and V: held tokens × the cache's allocated bytes per token slot (its bytes() ÷
    * (B·Hkv·capacity), so a full cache reads its stored bytes; for KIVI the average, the f16
-   * residual spread over the capacity). A quest layer reads the selected pages' K and V plus
+   * residual spread over the capacity); a sliding-window layer only its window's tokens, from
+   * the 32-token group holding the first (readTokens). A quest layer reads the selected pages' K and V plus
    * the page metadata its bounds scan (QuestLayer.bytesReadPerStep().total, same per-token
    * rule). Not counted: queries, partial outputs, an evictor's per-slot state.
    */
   bytesReadPerStep(): number {
     return this.caches.reduce((s, cache, l) => {
       const q = this.quest[l];
-      return s + (q ? q.bytesReadPerStep().total : denseReadBytes(cache));
+      const window = layerWindow(this.model.config, l);
+      return s + (q ? q.bytesReadPerStep().total : denseReadBytes(cache, window));
     }, 0);
   }
 
@@ -701,7 +718,16 @@ export class Session {
         this.caches[l].append(pass, b.k, b.v, n, counts);
         for (let s = 0; s < B; s++) {
           const { k: ks, v: vs } = stores[l][s];
-          k.prefill.encode(pass, { q: qs[s], k: ks, v: vs, out: os[s], B: 1, Tq: n, Tk: t0 + n });
+          k.prefill.encode(pass, {
+            q: qs[s],
+            k: ks,
+            v: vs,
+            out: os[s],
+            B: 1,
+            Tq: n,
+            Tk: t0 + n,
+            window: layerWindow(c, l),
+          });
         }
         pass.end();
         if (B > 1) {
@@ -1035,7 +1061,16 @@ export class Session {
       }
     } else {
       if (mode === "prefill") this.caches[l].append(pass, b.k, b.v, T, this.#lens);
-      k.prefill.encode(pass, { q: b.q, k: b.k, v: b.v, out: b.attn, B, Tq: T, Tk: T });
+      k.prefill.encode(pass, {
+        q: b.q,
+        k: b.k,
+        v: b.v,
+        out: b.attn,
+        B,
+        Tq: T,
+        Tk: T,
+        window: layerWindow(this.model.config, l),
+      });
     }
     this.#mlp(pass, l, B * T);
   }
@@ -1201,10 +1236,19 @@ function sparseBudget(name: string, budget: Budget, T: number): number {
 }
 
 /** KV bytes plain decode attention reads over `cache` at its lengths (see bytesReadPerStep). */
-function denseReadBytes(cache: KvCache): number {
+function denseReadBytes(cache: KvCache, window?: number): number {
   const { B, Hkv, capacity } = cache.shape;
-  const held = cache.lengths.reduce((s, n) => s + n, 0);
+  const held = cache.lengths.reduce((s, n) => s + readTokens(n, window), 0);
   return Math.round(held * Hkv * (cache.bytes() / (B * Hkv * capacity)));
+}
+
+/**
+ * Tokens decode attention reads of a sequence holding n: all of them, or under a sliding window
+ * the window's tokens from the start of the 32-token group holding its first (SPLIT_ALIGN).
+ */
+export function readTokens(n: number, window?: number): number {
+  if (window === undefined || n <= window) return n;
+  return n - Math.floor((n - window) / SPLIT_ALIGN) * SPLIT_ALIGN;
 }
 
 function requireBudget(method: string, budget: Budget | undefined): Budget {

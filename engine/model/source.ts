@@ -10,6 +10,7 @@
 import type { Gpu } from "../gpu/mod.ts";
 import type { WeightDtype } from "../kernels/matrix.ts";
 import { builtinDir, type BuiltinModel, getBuiltin } from "./builtin/mod.ts";
+import type { PositionOverride } from "./config.ts";
 import { ModelError } from "./errors.ts";
 import { resolveModel } from "./hub.ts";
 import { Model } from "./model.ts";
@@ -57,6 +58,8 @@ export interface OpenOptions {
   readonly dtype?: WeightsPolicy;
   /** Load the tokenizer too (default true; speed-only callers need no tokenizer.json). */
   readonly tokenizer?: boolean;
+  /** The user's opt-in to positions past max_position_embeddings (config.ts). */
+  readonly positions?: PositionOverride;
 }
 
 /** The folder a non-shape source loads from (hf: resolved or downloaded, builtin: written). */
@@ -89,11 +92,15 @@ export async function openModel(
   const info = sourceInfo(source);
   if (info.kind === "shape") {
     const dtype: WeightDtype = o.dtype === "f32" ? "f32" : "f16";
-    const model = await Model.fromPreset(gpu, source.slice(6), { seed: o.seed ?? 0, dtype });
+    const model = await Model.fromPreset(gpu, source.slice(6), {
+      seed: o.seed ?? 0,
+      dtype,
+      positions: o.positions,
+    });
     return { info, model };
   }
   const dir = await sourceDir(info);
   const tokenizer = o.tokenizer === false ? undefined : await ModelTokenizer.load(dir);
-  const model = await Model.load(gpu, dir, { dtype: o.dtype });
+  const model = await Model.load(gpu, dir, { dtype: o.dtype, positions: o.positions });
   return { info, model, tokenizer, dir };
 }

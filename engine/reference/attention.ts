@@ -1,6 +1,7 @@
 // Reference attention: plain loops with float64 accumulation. This is the specification the
 // attention kernels are tested against (prefill: engine/kernels/prefill_attention.ts).
-// It is not fast and not meant to be: no tiling, no f16, no masking options beyond causal.
+// It is not fast and not meant to be: no tiling, no f16, no masking beyond causal and a sliding
+// window (Mistral's: the query at position p sees keys p - window + 1 ..= p, `window` keys).
 //
 // Shapes (letters from engine/shapes.ts): q [B, Tq, H, D], k and v [B, Tk, Hkv, D],
 // out [B, Tq, H, D]. Query head h reads KV head floor(h / g), g = H / Hkv (GQA; g = 1 is MHA,
@@ -19,6 +20,8 @@ export interface PrefillShape {
   readonly D: number;
   /** Score scale; default 1 / sqrt(D). */
   readonly scale?: number;
+  /** Sliding window: keys at most window - 1 positions before the query (default: none). */
+  readonly window?: number;
 }
 
 export interface DecodeShape {
@@ -30,6 +33,17 @@ export interface DecodeShape {
   readonly D: number;
   /** Score scale; default 1 / sqrt(D). */
   readonly scale?: number;
+  /** Sliding window: the query sees the last `window` of its lens[b] keys (default: all). */
+  readonly window?: number;
+}
+
+/** The first key a query at position `pos` sees under `window` (undefined: key 0). */
+export function windowStart(pos: number, window: number | undefined): number {
+  return window === undefined ? 0 : Math.max(0, pos - window + 1);
+}
+
+function checkWindow(window: number | undefined): void {
+  if (window !== undefined) checkInt("window (sliding window, keys)", window);
 }
 
 /** The softmax scale: `scale` if given (finite, > 0), else 1 / sqrt(D). */
@@ -45,7 +59,8 @@ export function attentionScale(D: number, scale?: number): number {
 
 /**
  * Causal prefill attention. Query i of a sequence sits at absolute position Tk - Tq + i and
- * attends to keys 0 ..= Tk - Tq + i (chunked prefill: the first Tk - Tq keys are earlier chunks).
+ * attends to keys 0 ..= Tk - Tq + i (chunked prefill: the first Tk - Tq keys are earlier chunks);
+ * with `window` W only to keys Tk - Tq + i - W + 1 ..= Tk - Tq + i.
  * q [B, Tq, H, D], k and v [B, Tk, Hkv, D] → out [B, Tq, H, D].
  */
 export function prefillAttentionRef(
@@ -63,6 +78,7 @@ export function prefillAttentionRef(
   checkLength("q [B, Tq, H, D]", q, [B, Tq, H, D]);
   checkLength("k [B, Tk, Hkv, D]", k, [B, Tk, Hkv, D]);
   checkLength("v [B, Tk, Hkv, D]", v, [B, Tk, Hkv, D]);
+  checkWindow(shape.window);
   const scale = attentionScale(D, shape.scale);
   const out = new Float32Array(B * Tq * H * D);
   const off = Tk - Tq;
@@ -75,6 +91,7 @@ export function prefillAttentionRef(
           k,
           v,
           (j) => ((b * Tk + j) * Hkv + Math.floor(h / g)) * D,
+          windowStart(off + i, shape.window),
           off + i + 1,
           D,
           scale,
@@ -89,7 +106,8 @@ export function prefillAttentionRef(
 // --- decode ------------------------------------------------------------------------------------
 
 /**
- * Decode attention: one query per sequence attending to the first lens[b] keys (1 ≤ lens[b] ≤ T).
+ * Decode attention: one query per sequence attending to the first lens[b] keys (1 ≤ lens[b] ≤ T);
+ * with `window` W to the last min(W, lens[b]) of them (keys at positions = indices, a full cache).
  * q [B, H, D], k and v [B, T, Hkv, D], lens [B] → out [B, H, D].
  */
 export function decodeAttentionRef(
@@ -109,6 +127,7 @@ export function decodeAttentionRef(
   checkLength("v [B, T, Hkv, D]", v, [B, T, Hkv, D]);
   checkLength("lens [B]", lens, [B]);
   lens.forEach((n, b) => checkInt(`lens[${b}]`, n, 1, T));
+  checkWindow(shape.window);
   const scale = attentionScale(D, shape.scale);
   const out = new Float32Array(B * H * D);
   for (let b = 0; b < B; b++) {
@@ -119,6 +138,7 @@ export function decodeAttentionRef(
         k,
         v,
         (j) => ((b * T + j) * Hkv + Math.floor(h / g)) * D,
+        windowStart(lens[b] - 1, shape.window),
         lens[b],
         D,
         scale,
@@ -131,13 +151,14 @@ export function decodeAttentionRef(
 
 // --- one query row -----------------------------------------------------------------------------
 
-/** out[qAt .. qAt+D) = softmax(scale · q·k_j, j < n) · v, with k_j at keyAt(j) in k and v. */
+/** out[qAt .. qAt+D) = softmax(scale · q·k_j, from ≤ j < n) · v, k_j at keyAt(j) in k and v. */
 function attendRow(
   q: ArrayLike<number>,
   qAt: number,
   k: ArrayLike<number>,
   v: ArrayLike<number>,
   keyAt: (j: number) => number,
+  from: number,
   n: number,
   D: number,
   scale: number,
@@ -145,7 +166,7 @@ function attendRow(
 ): void {
   const s = new Float64Array(n);
   let max = -Infinity;
-  for (let j = 0; j < n; j++) {
+  for (let j = from; j < n; j++) {
     const kAt = keyAt(j);
     let dot = 0;
     for (let d = 0; d < D; d++) dot += q[qAt + d] * k[kAt + d];
@@ -153,12 +174,12 @@ function attendRow(
     if (s[j] > max) max = s[j];
   }
   let sum = 0;
-  for (let j = 0; j < n; j++) {
+  for (let j = from; j < n; j++) {
     s[j] = Math.exp(s[j] - max);
     sum += s[j];
   }
   const acc = new Float64Array(D);
-  for (let j = 0; j < n; j++) {
+  for (let j = from; j < n; j++) {
     const vAt = keyAt(j);
     const p = s[j] / sum;
     for (let d = 0; d < D; d++) acc[d] += p * v[vAt + d];

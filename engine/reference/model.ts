@@ -7,9 +7,10 @@
 // held.visible(l, hk, i) — what the cache held at that step: the kept prompt tokens and the
 // generated ones not evicted — each at its true position (RoPE of token i uses i, however few
 // tokens the cache holds).
+// A sliding-window layer (config.ts layerWindow) attends to the last `window` positions only.
 // Not here: KV caches (it recomputes), batching (one sequence), sampling.
 
-import { ropeInvFreq } from "../model/config.ts";
+import { layerWindow, ropeInvFreq } from "../model/config.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { ropeTable } from "../kernels/rope.ts";
 import { prefillAttentionRef } from "./attention.ts";
@@ -61,9 +62,16 @@ export function referenceForward(
     }
     q = ropeRef(q, table, [0], { B: 1, T, heads: c.H, D: c.D });
     k = ropeRef(k, table, [0], { B: 1, T, heads: c.Hkv, D: c.D });
+    const window = layerWindow(c, l);
+    if (held && window !== undefined && T > window) {
+      throw new RangeError(
+        `held sets over ${T} tokens with layer ${l}'s sliding window ${window}: not modelled ` +
+          "(the runtime refuses methods past the window too)",
+      );
+    }
     const att = held
       ? heldAttention(q, k, v, T, c.H, c.Hkv, c.D, held.T, (hk, i) => held.visible(l, hk, i))
-      : prefillAttentionRef(q, k, v, { B: 1, Tq: T, Tk: T, H: c.H, Hkv: c.Hkv, D: c.D });
+      : prefillAttentionRef(q, k, v, { B: 1, Tq: T, Tk: T, H: c.H, Hkv: c.Hkv, D: c.D, window });
     x = matmulRef(att, tensor(`${a}o_proj.weight`), T, C, HD, opt(c.oBias, `${a}o_proj.bias`), x);
     h = rmsnormRef(x, tensor(`${p}post_attention_layernorm.weight`), C, c.eps);
     const m = `${p}mlp.`;
