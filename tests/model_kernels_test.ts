@@ -42,6 +42,12 @@ const MATMULS = [
   [70, 129, 64, "f16", true, false, 0], // tiled, two row tiles
   [5, 100, 24, "f16", false, false, 32], // gemv over 4 row chunks of W (32, 32, 32, 4)
   [66, 70, 40, "f32", true, true, 16], // tiled over 5 chunks
+  // gemv_vec (16-byte loads): f16 with K % 8 = 0, f32 with K % 4 = 0
+  [1, 8, 32, "f16", false, false, 0], // one word per lane or none
+  [1, 37, 1024, "f16", true, false, 0], // 4 words per lane: the two-in-flight loop only
+  [8, 130, 2056, "f16", false, true, 0], // 257 words: the loop and a tail word, 8 rows
+  [3, 9, 200, "f32", true, true, 0], // 50 words, f32
+  [2, 100, 96, "f16", true, false, 24], // over 5 row chunks of W
 ] as const;
 
 for (const [M, N, K, dtype, bias, acc, chunk] of MATMULS) {
@@ -65,6 +71,8 @@ for (const [M, N, K, dtype, bias, acc, chunk] of MATMULS) {
     );
     if (chunk) assert.equal(W.chunks.length, Math.ceil(N / chunk));
     const mm = await Matmul.create(gpu, { dtype: dtype as WeightDtype, bias, accumulate: acc });
+    const vec = K % (dtype === "f16" ? 8 : 4) === 0;
+    assert.equal(mm.path(M, K), M > 8 ? "tiled" : vec ? "gemv_vec" : "gemv");
     const xb = gpu.upload("x", x), yb = gpu.upload("y", y0), bb = gpu.upload("b", b);
     const got = await run(
       (pass) => mm.encode(pass, { x: xb, w: W, y: yb, M, bias: bias ? bb : undefined }),

@@ -1,6 +1,8 @@
 // Host side of matmul.wgsl: y [M, N] = x [M, K] · Wᵀ (+ bias [N]) (+ y), W [N, K] a Matrix
-// (engine/kernels/matrix.ts) in f32 or f16, dispatched once per row chunk of W. Picks the gemv
-// entry point for M ≤ GEMV_MAX_ROWS (decode) and the tiled one otherwise (prefill).
+// (engine/kernels/matrix.ts) in f32 or f16, dispatched once per row chunk of W. Picks a gemv for
+// M ≤ GEMV_MAX_ROWS (decode) — gemv_vec.wgsl's 16-byte loads where K allows them (f16: K a
+// multiple of 8, f32: of 4), else matmul.wgsl's scalar gemv — and the tiled kernel otherwise
+// (prefill).
 // It allocates nothing but its uniforms and never reads back.
 
 import { dispatch, type Gpu } from "../gpu/mod.ts";
@@ -45,6 +47,7 @@ export class Matmul {
     readonly options: Required<MatmulOptions>,
     readonly tiled: GPUComputePipeline,
     readonly gemv: GPUComputePipeline,
+    readonly gemvVec: GPUComputePipeline,
   ) {
     this.#cache = new DispatchCache(gpu, "matmul");
     this.#dummy = gpu.createBuffer("matmul.no_bias", 4);
@@ -65,7 +68,15 @@ export class Matmul {
     };
     const tiled = await gpu.pipeline("matmul", code, "tiled", constants);
     const gemv = await gpu.pipeline("matmul", code, "gemv", constants);
-    return new Matmul(gpu, options, tiled, gemv);
+    const vecCode = wgsl(new URL("./gemv_vec.wgsl", import.meta.url));
+    const gemvVec = await gpu.pipeline("gemv_vec", vecCode, "main", constants);
+    return new Matmul(gpu, options, tiled, gemv, gemvVec);
+  }
+
+  /** The kernel encode() runs for M rows of x against K columns. */
+  path(M: number, K: number): "tiled" | "gemv" | "gemv_vec" {
+    if (M > GEMV_MAX_ROWS) return "tiled";
+    return K % (this.options.dtype === "f16" ? 8 : 4) === 0 ? "gemv_vec" : "gemv";
   }
 
   /** Records y = x · Wᵀ (+ bias) (+ y): one dispatch per chunk of W. */
@@ -96,8 +107,9 @@ export class Matmul {
     need("y [M, N]", y, M * N * 4);
     if (a.bias) need("bias [N]", a.bias, N * 4);
     if (x === y) throw new RangeError(`matmul (${w.label}): y must be a different buffer from x`);
-    const gemv = M <= GEMV_MAX_ROWS;
-    const pipeline = gemv ? this.gemv : this.tiled;
+    const path = this.path(M, K);
+    const gemv = path !== "tiled";
+    const pipeline = path === "tiled" ? this.tiled : path === "gemv" ? this.gemv : this.gemvVec;
     for (const c of w.chunks) {
       const params = this.#cache.uniform(new Uint32Array([M, K, c.rows, c.row0, N, 0, 0, 0]));
       const group = this.#cache.bind(pipeline, [params, x, c.buffer, a.bias ?? this.#dummy, y]);
