@@ -19,6 +19,8 @@ interface Case {
   D: number;
   lens: number[];
   splits?: number;
+  /** Sliding window (Mistral's sliding_window over a full cache); absent: none. */
+  window?: number;
 }
 
 const CASES: Case[] = [
@@ -40,53 +42,7 @@ const CASES: Case[] = [
   { B: 1, H: 3, Hkv: 1, D: 24, lens: [300], splits: 2 },
   { B: 1, H: 4, Hkv: 2, D: 96, lens: [300] },
   { B: 1, H: 2, Hkv: 2, D: 160, lens: [77] },
-];
-
-for (const format of ["fp32", "fp16"]) {
-  for (const c of CASES) {
-    const name =
-      `${format} decode attention B=${c.B} H=${c.H} Hkv=${c.Hkv} D=${c.D} lens=${c.lens}`;
-    Deno.test(name, async () => {
-      const gpu = await testGpu();
-      const T = Math.max(...c.lens);
-      const seed = c.B * 1000 + c.D + c.H;
-      const k = randn(seed, c.B * T * c.Hkv * c.D);
-      const v = randn(seed + 1, c.B * T * c.Hkv * c.D);
-      const q = randn(seed + 2, c.B * c.H * c.D);
-      const cache = await createCache(gpu, format, { B: c.B, Hkv: c.Hkv, D: c.D, capacity: T + 3 });
-      const attn = await DecodeAttention.create(gpu, cache, { H: c.H, splits: c.splits });
-      const kb = gpu.upload("k", k), vb = gpu.upload("v", v), qb = gpu.upload("q", q);
-      const ob = gpu.createBuffer("out", c.B * c.H * c.D * 4);
-      gpu.submit((pass) => {
-        cache.append(pass, kb, vb, T, c.lens);
-        attn.encode(pass, qb, ob);
-      });
-      const [got] = await gpu.read([{ buffer: ob }]);
-      const stored = format === "fp16" ? [f16(k), f16(v)] : [k, v];
-      const want = decodeAttentionRef(q, stored[0], stored[1], c.lens, {
-        B: c.B,
-        T,
-        H: c.H,
-        Hkv: c.Hkv,
-        D: c.D,
-      });
-      assertClose(new Float32Array(got), want, { atol: 2e-5, rtol: 1e-4, label: name });
-      assert.deepEqual(cache.lengths, c.lens);
-      for (const b of [kb, vb, qb, ob]) gpu.destroy(b);
-      attn.destroy();
-      cache.destroy();
-    });
-  }
-}
-
-// --- sliding window (Mistral's sliding_window over a full cache) -----------------------------
-
-interface WindowCase extends Case {
-  readonly window: number;
-}
-
-const WINDOW_CASES: WindowCase[] = [
-  // window inside one 32-token group, lengths below, at and past it
+  // sliding windows: inside one 32-token group, lengths below, at and past it
   { B: 3, H: 4, Hkv: 2, D: 32, lens: [5, 20, 77], window: 20 },
   // first visible token mid-group (300 - 100 = 200), several splits over the window only
   { B: 2, H: 8, Hkv: 2, D: 64, lens: [300, 131], window: 100, splits: 3 },
@@ -99,17 +55,17 @@ const WINDOW_CASES: WindowCase[] = [
 ];
 
 for (const format of ["fp32", "fp16"]) {
-  for (const c of WINDOW_CASES) {
-    const name = `${format} decode attention, window ${c.window}: B=${c.B} H=${c.H} Hkv=${c.Hkv} ` +
-      `D=${c.D} lens=${c.lens}`;
+  for (const c of CASES) {
+    const name = `${format} decode attention B=${c.B} H=${c.H} Hkv=${c.Hkv} D=${c.D} ` +
+      `lens=${c.lens}${c.window ? `, window ${c.window}` : ""}`;
     Deno.test(name, async () => {
       const gpu = await testGpu();
       const T = Math.max(...c.lens);
-      const seed = 7 * c.window + c.D;
+      const seed = c.B * 1000 + c.D + c.H;
       const k = randn(seed, c.B * T * c.Hkv * c.D);
       const v = randn(seed + 1, c.B * T * c.Hkv * c.D);
       const q = randn(seed + 2, c.B * c.H * c.D);
-      const cache = await createCache(gpu, format, { B: c.B, Hkv: c.Hkv, D: c.D, capacity: T });
+      const cache = await createCache(gpu, format, { B: c.B, Hkv: c.Hkv, D: c.D, capacity: T + 3 });
       const attn = await DecodeAttention.create(gpu, cache, {
         H: c.H,
         splits: c.splits,
@@ -129,13 +85,11 @@ for (const format of ["fp32", "fp16"]) {
         window: c.window,
       });
       assertClose(new Float32Array(got), want, { atol: 2e-5, rtol: 1e-4, label: name });
-      // the window binds where some length exceeds it: then the unwindowed answer differs
-      if (c.lens.some((n) => n > c.window)) {
+      assert.deepEqual(cache.lengths, c.lens);
+      // where a window binds (some length past it), the unwindowed answer differs
+      if (c.window !== undefined && c.lens.some((n) => n > c.window!)) {
         const all = decodeAttentionRef(q, stored[0], stored[1], c.lens, shape);
-        assert.ok(
-          all.some((x, i) => Math.abs(x - want[i]) > 1e-3),
-          "the window changes the answer",
-        );
+        assert.ok(all.some((x, i) => Math.abs(x - want[i]) > 1e-3), "the window changes it");
       }
       for (const b of [kb, vb, qb, ob]) gpu.destroy(b);
       attn.destroy();

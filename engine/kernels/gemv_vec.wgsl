@@ -12,7 +12,8 @@
 //
 // Layout: a workgroup of 256 threads covers 8 rows of W (columns of y), 32 lanes each; lane l
 // takes vec4 words l, l + 32, l + 64, ... of its row, keeps M running f32 sums (each word's 8 or
-// 4 products summed with dot(), then added), and the 32 lanes reduce through workgroup memory.
+// 4 products summed with dot(), then added), and the 32 lanes reduce through workgroup memory
+// (gemv_finish in gemv_epilogue.wgsl, which matmul.ts appends, as it does to matmul.wgsl).
 // Every sum is formed the same way whatever M is, so a sequence's output does not depend on the
 // batch it decodes in.
 
@@ -34,12 +35,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>; // [N] (unused unless BIAS)
 @group(0) @binding(4) var<storage, read_write> y: array<f32>; // [M, ldy]
 
-const GL: u32 = 32u; // lanes per row of W
-const GCOL: u32 = 8u; // rows of W per workgroup
-const MMAX: u32 = 8u; // most rows of x
-
-var<workgroup> red: array<f32, 2048>; // [MMAX, 256] per-thread partial sums
-
 // Row m of x · one vec4 word of W (word i of its row): 8 (f16) or 4 (f32) products, summed.
 fn word_dot(m: u32, i: u32, wv: vec4<u32>) -> f32 {
   if (F16) {
@@ -57,9 +52,8 @@ fn main(
   @builtin(num_workgroups) nwg: vec3u,
   @builtin(local_invocation_index) lid: u32,
 ) {
-  let col = lid / GL;
   let lane = lid % GL;
-  let n = (wid.x + wid.y * nwg.x) * GCOL + col;
+  let n = (wid.x + wid.y * nwg.x) * GCOL + lid / GL;
   let words = select(p.K / 4u, p.K / 8u, F16); // vec4 words per row of W
   var acc = array<f32, 8>(); // [MMAX]
   if (n < p.Nc) {
@@ -84,30 +78,5 @@ fn main(
       }
     }
   }
-  for (var m = 0u; m < MMAX; m++) {
-    red[m * 256u + lid] = acc[m];
-  }
-  workgroupBarrier();
-  for (var s = GL / 2u; s > 0u; s >>= 1u) {
-    if (lane < s) {
-      for (var m = 0u; m < MMAX; m++) {
-        if (m < p.M) {
-          red[m * 256u + lid] += red[m * 256u + lid + s];
-        }
-      }
-    }
-    workgroupBarrier();
-  }
-  // lane m of the row writes y[m, n0 + n]
-  if (n < p.Nc && lane < p.M) {
-    var out = red[lane * 256u + col * GL];
-    if (BIAS) {
-      out += bias[p.n0 + n];
-    }
-    let at = lane * p.ldy + p.n0 + n;
-    if (ACC) {
-      out += y[at];
-    }
-    y[at] = out;
-  }
+  gemv_finish(lid, n, acc);
 }

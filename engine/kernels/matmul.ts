@@ -60,7 +60,8 @@ export class Matmul {
       );
     }
     const options = { dtype: o.dtype, bias: o.bias ?? false, accumulate: o.accumulate ?? false };
-    const code = wgsl(new URL("./matmul.wgsl", import.meta.url));
+    const epilogue = wgsl(new URL("./gemv_epilogue.wgsl", import.meta.url));
+    const code = `${wgsl(new URL("./matmul.wgsl", import.meta.url))}\n${epilogue}`;
     const constants = {
       F16: options.dtype === "f16" ? 1 : 0,
       BIAS: options.bias ? 1 : 0,
@@ -68,7 +69,7 @@ export class Matmul {
     };
     const tiled = await gpu.pipeline("matmul", code, "tiled", constants);
     const gemv = await gpu.pipeline("matmul", code, "gemv", constants);
-    const vecCode = wgsl(new URL("./gemv_vec.wgsl", import.meta.url));
+    const vecCode = `${wgsl(new URL("./gemv_vec.wgsl", import.meta.url))}\n${epilogue}`;
     const gemvVec = await gpu.pipeline("gemv_vec", vecCode, "main", constants);
     return new Matmul(gpu, options, tiled, gemv, gemvVec);
   }

@@ -10,7 +10,8 @@
 //   column walk K with a stride of 32 words (neighbouring lanes read neighbouring words of one
 //   row of W: coalesced), keep M running sums each, and reduce them through workgroup memory.
 //   Every weight word is read once per step, whatever M: decode is a pass over the weights.
-// Epilogue: + bias[n0 + n] (BIAS), then + the old y (ACC: the residual add fused in).
+// Epilogue: + bias[n0 + n] (BIAS), then + the old y (ACC: the residual add fused in): store()
+// and gemv_finish() in gemv_epilogue.wgsl, which matmul.ts appends.
 // Not here: transposed x, batched weights, f16 activations, subgroup operations.
 
 override F16: bool = false; // W as f16 pairs in u32 words (K even); else f32 bits
@@ -37,19 +38,6 @@ fn w_at(n: u32, k: u32) -> f32 {
     return unpack2x16float(w[(n * p.K + k) / 2u])[k & 1u];
   }
   return bitcast<f32>(w[n * p.K + k]);
-}
-
-// y[m, n0 + n] = v (+ bias) (+ y).
-fn store(m: u32, n: u32, v: f32) {
-  var out = v;
-  if (BIAS) {
-    out += bias[p.n0 + n];
-  }
-  let at = m * p.ldy + p.n0 + n;
-  if (ACC) {
-    out += y[at];
-  }
-  y[at] = out;
 }
 
 // --- tiled -------------------------------------------------------------------------------------
@@ -114,22 +102,15 @@ fn tiled(
 
 // --- gemv --------------------------------------------------------------------------------------
 
-const GL: u32 = 32u;  // lanes per column
-const GCOL: u32 = 8u; // columns per workgroup
-const MMAX: u32 = 8u; // most rows
-
-var<workgroup> red: array<f32, 2048>; // [MMAX, 256] per-thread partial sums
-
 @compute @workgroup_size(256)
 fn gemv(
   @builtin(workgroup_id) wid: vec3u,
   @builtin(num_workgroups) nwg: vec3u,
   @builtin(local_invocation_index) lid: u32,
 ) {
-  let col = lid / GL;
   let lane = lid % GL;
-  let n = (wid.x + wid.y * nwg.x) * GCOL + col;
-  var acc: array<f32, 8>; // [MMAX]
+  let n = (wid.x + wid.y * nwg.x) * GCOL + lid / GL;
+  var acc = array<f32, 8>(); // [MMAX]
   if (n < p.Nc) {
     if (F16) {
       let K2 = p.K / 2u;
@@ -153,20 +134,5 @@ fn gemv(
       }
     }
   }
-  for (var m = 0u; m < MMAX; m++) {
-    red[m * 256u + lid] = acc[m];
-  }
-  workgroupBarrier();
-  for (var s = GL / 2u; s > 0u; s >>= 1u) {
-    if (lane < s) {
-      for (var m = 0u; m < MMAX; m++) {
-        red[m * 256u + lid] += red[m * 256u + lid + s];
-      }
-    }
-    workgroupBarrier();
-  }
-  // lane m of the column writes row m
-  if (n < p.Nc && lane < p.M) {
-    store(lane, n, red[lane * 256u + col * GL]);
-  }
+  gemv_finish(lid, n, acc);
 }
