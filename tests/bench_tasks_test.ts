@@ -461,3 +461,52 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "task runner: methods past a model's sliding window are refused before anything runs",
+  ignore: !HAS,
+  async fn() {
+    const gpu = await testGpu();
+    // stories260K's weights under a mistral config with a 64-token window
+    const model = await Deno.makeTempDir();
+    const dir = await Deno.makeTempDir();
+    try {
+      for (const f of Deno.readDirSync(STORIES_DIR)) {
+        if (f.name !== "config.json") {
+          await Deno.copyFile(`${STORIES_DIR}/${f.name}`, `${model}/${f.name}`);
+        }
+      }
+      const config = JSON.parse(await Deno.readTextFile(`${STORIES_DIR}/config.json`));
+      await Deno.writeTextFile(
+        `${model}/config.json`,
+        JSON.stringify({
+          ...config,
+          architectures: ["MistralForCausalLM"],
+          model_type: "mistral",
+          sliding_window: 64,
+        }),
+      );
+      const base = { ...storiesSpec(), models: [model] };
+      const ctx = (spec: TaskRunSpec) => ({
+        gpu,
+        spec,
+        runId: "t",
+        specHash: "h",
+        out: resultsDir(dir),
+        log: () => {},
+        tty: false,
+      });
+      await assert.rejects(
+        () => runTaskSuite(ctx(base)),
+        /passkey at length 200: \d+ prompt tokens \+ 4 new tokens exceed .* sliding_window 64, which only full caches apply; methods snapkv, h2o need lengths ≤ 60 \(or run "full" alone\)/,
+      );
+      assert.equal(readRecords(`${dir}/records.jsonl`).records.length, 0, "nothing ran");
+      // full caches apply the window
+      const records = await runTaskSuite(ctx({ ...base, methods: [{ name: "full" }] }));
+      assert.equal(records.length, 1);
+    } finally {
+      await Deno.remove(model, { recursive: true });
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -52,9 +52,25 @@ Deno.test("config: qwen2 has q/k/v bias, qwen3 q/k norm and its own head_dim, mi
       sliding_window: 4096,
     }),
   );
-  assert.equal(big.slidingWindow, null, "a window past the context never applies");
+  // a window past the context binds only in a user's longer context, so it is kept
+  assert.equal(big.slidingWindow, 4096);
+  const longer = extendPositions(big, { maxPositions: 8192 });
+  assert.deepEqual([layerWindow(longer, 0), longer.extended], [4096, true]);
+  // transformers' default when the key is absent; null means none
+  const absent = parseConfig(
+    tinyConfig({ architectures: ["MistralForCausalLM"], model_type: "mistral" }),
+  );
+  assert.equal(absent.slidingWindow, 4096);
+  const none = parseConfig(
+    tinyConfig({
+      architectures: ["MistralForCausalLM"],
+      model_type: "mistral",
+      sliding_window: null,
+    }),
+  );
+  assert.deepEqual([none.slidingWindow, none.slidingLayers], [null, [false, false]]);
   assert.deepEqual(mi.slidingLayers, [true, true], "mistral: every layer");
-  assert.deepEqual(big.slidingLayers, [false, false]);
+  assert.deepEqual(big.slidingLayers, [true, true]);
   const eos = parseConfig(tinyConfig(), "config.json", { eos_token_id: [2, 5, 9] });
   assert.deepEqual(eos.eos, [2, 5, 9], "generation_config.json's eos ids win");
 });
@@ -114,6 +130,10 @@ Deno.test("config: extendPositions raises max positions, or interpolates plain R
   assert.deepEqual([f.maxPositions, f.ropeScaling], [640, { rope_type: "linear", factor: 2.5 }]);
   assert.equal(extendPositions(c, { ropeFactor: 2, maxPositions: 300 }).maxPositions, 300);
   assert.throws(() => extendPositions(c, { maxPositions: 1.5 }), /max positions: got 1.5/);
+  assert.throws(
+    () => extendPositions(c, { maxPositions: 100 }),
+    /max positions: got 100, expected an integer in \[256 \(max_position_embeddings\), 2\^32 - 1\]: it raises the limit/,
+  );
   assert.throws(
     () => extendPositions(c, { ropeFactor: 1 }),
     /rope factor: got 1, expected a number > 1/,

@@ -75,14 +75,15 @@ const CASES: Case[] = [
     tol: 1e-4,
   },
   {
-    // the window binds in prefill (13 > 6) and in decode for both sequences (4 + 3 > 6)
-    name: "mistral with sliding_window 6: ragged prompts 13 and 4, decode past the window",
+    // the window binds in prefill (45 > 6) and in decode for both sequences (4 + 3 > 6);
+    // decode of sequence 0 starts its reads at token 32 (the window's 32-token group)
+    name: "mistral with sliding_window 6: ragged prompts 45 and 4, decode past the window",
     config: tinyConfig({
       architectures: ["MistralForCausalLM"],
       model_type: "mistral",
       sliding_window: 6,
     }),
-    prompts: [13, 4],
+    prompts: [45, 4],
     tol: 1e-4,
   },
   {

@@ -149,6 +149,18 @@ export async function planModel(spec: TaskRunSpec, source: string): Promise<Mode
               `(max_position_embeddings); expected lengths ≤ ${config.maxPositions - maxNewTokens}`,
           );
         }
+        const window = config.slidingWindow;
+        if (window !== null && ids.length + maxNewTokens > window) {
+          const methods = spec.methods.filter((m) => m.name !== FULL).map((m) => m.name);
+          if (methods.length > 0) {
+            throw new RangeError(
+              `${task.name} at length ${length}: ${ids.length} prompt tokens + ${maxNewTokens} ` +
+                `new tokens exceed ${source}'s sliding_window ${window}, which only full caches ` +
+                `apply; methods ${methods.join(", ")} need lengths ≤ ${window - maxNewTokens} ` +
+                `(or run "${FULL}" alone)`,
+            );
+          }
+        }
         for (const b of spec.budgets) {
           if ("budgetTokens" in b && b.budgetTokens > ids.length) {
             throw new RangeError(
@@ -497,9 +509,10 @@ async function runMaxBatch(
       throw e;
     }
   };
-  const one = await at(1);
+  // a batch of 1 must run: its error, whatever it is, is the cell's
+  const one = await measure(gpu, model, m.cell.ids, 1, m.variant, n, false, spec);
   const two = await at(2);
-  if (!one || !two) throw new RangeError(`max batch: a batch of 1 or 2 does not run at all`);
+  if (!two) throw new RangeError(`max batch: a batch of 2 does not run at all`);
   const per = two.peakGpuBytes - one.peakGpuBytes;
   const fixed = one.peakGpuBytes - per;
   let B = per > 0 ? Math.floor((budget - fixed) / per) : 1;

@@ -8,23 +8,35 @@
 # On the host: source .gpu/enter.sh; deno task gpu-info --device gpu
 # The whole .gpu/ is ~36 MB, under the device tool's 64 MiB carry limit.
 set -euo pipefail
-root=$(git rev-parse --show-toplevel)
+pack=$(realpath "${1:-$(dirname "$0")/../../../shared/device/pack.sh}")
+root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
 cd "$root"
-pack=${1:-../shared/device/pack.sh}
-mkdir -p .git/info # pack.sh records .gpu/ in .git/info/exclude
-[ -f .gpu/deno.xz ] && [ -f .gpu/enter.sh ] || bash "$pack"
+[ -d .git ] && mkdir -p .git/info # pack.sh records .gpu/ in .git/info/exclude
+# (re)run pack.sh unless .gpu/ holds this machine's Deno already
+packed=""
+if [ -f .gpu/deno.xz ] && [ -f .gpu/enter.sh ]; then
+  packed=$(xz -dc .gpu/deno.xz > /tmp/kvlab-packed-deno && chmod +x /tmp/kvlab-packed-deno &&
+    /tmp/kvlab-packed-deno --version | head -1 || true)
+  rm -f /tmp/kvlab-packed-deno
+fi
+[ -n "$packed" ] && [ "$packed" = "$(deno --version | head -1)" ] || bash "$pack"
 cache=$(mktemp -d)
 trap 'rm -rf "$cache"' EXIT
-DENO_DIR=$cache deno cache engine/bench/main.ts engine/gpu/info.ts engine/model/generate_cli.ts
+DENO_DIR=$cache deno cache --frozen engine/bench/main.ts engine/gpu/info.ts engine/model/generate_cli.ts
 rm -rf "$cache/gen" # compiled-JS cache: rebuilt on the host
 tar -C "$cache" -cJf .gpu/deno-cache.tar.xz .
 if ! grep -q 'kvlab: DENO_DIR' .gpu/enter.sh; then
+  chmod u+w .gpu/enter.sh
   cat >> .gpu/enter.sh <<'LINES'
-# kvlab: DENO_DIR with the npm packages deno.lock names (engine/gpu/pack_offline.sh)
-if [ -f .gpu/deno-cache.tar.xz ] && [ ! -d /tmp/kvlab-deno/npm ]; then
-  mkdir -p /tmp/kvlab-deno && tar -C /tmp/kvlab-deno -xJf .gpu/deno-cache.tar.xz
+# kvlab: DENO_DIR with the npm packages deno.lock names (engine/gpu/pack_offline.sh), unpacked
+# once per cache archive (a folder named by its hash, so a new archive is never mixed with old)
+if [ -f .gpu/deno-cache.tar.xz ]; then
+  KVLAB_DENO_DIR=/tmp/kvlab-deno-$(sha256sum .gpu/deno-cache.tar.xz | cut -c1-16)
+  if [ ! -d "$KVLAB_DENO_DIR/npm" ]; then
+    mkdir -p "$KVLAB_DENO_DIR" && tar -C "$KVLAB_DENO_DIR" -xJf .gpu/deno-cache.tar.xz
+  fi
+  export DENO_DIR=$KVLAB_DENO_DIR DENO_NO_UPDATE_CHECK=1
 fi
-export DENO_DIR=/tmp/kvlab-deno DENO_NO_UPDATE_CHECK=1
 LINES
 fi
 du -sh .gpu

@@ -133,7 +133,7 @@ export class DecodeAttention {
     }
     const withScores = o.scores ?? false;
     if (o.window !== undefined) {
-      checkInt("window (sliding window, tokens)", o.window);
+      checkInt("window (sliding window, tokens)", o.window, 1, 2 ** 32 - 1);
       if (withScores) {
         throw new RangeError(
           `window ${o.window} with scores: decode-time eviction scores every stored token; ` +

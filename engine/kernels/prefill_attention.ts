@@ -222,7 +222,9 @@ export class PrefillAttention {
   encode(pass: GPUComputePassEncoder, args: PrefillAttentionArgs): void {
     const { q, k, v, out, B, Tq, Tk } = args;
     const window = args.window ?? 0;
-    if (args.window !== undefined) checkInt("window (sliding window, keys)", args.window);
+    if (args.window !== undefined) {
+      checkInt("window (sliding window, keys)", args.window, 1, 2 ** 32 - 1);
+    }
     checkInt("B (batch)", B);
     checkInt("Tq (queries)", Tq);
     checkInt("Tk (keys)", Tk);

@@ -176,7 +176,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       mt = max(mt, s_s[r * SS + j]);
     }
     let m_new = max(m, mt);
-    let alpha = exp2(m - m_new); // 0 on the first tile, 1 when the max did not move
+    // 0 on the row's first tile with a visible key (every earlier p was exp2(NEG - NEG) = 1 for
+    // fully masked keys, and this wipes them), 1 when the max did not move
+    let alpha = exp2(m - m_new);
     l *= alpha;
     for (var c = 0u; c < NC; c++) {
       acc[c] *= alpha;

@@ -8,6 +8,9 @@ import { ModelError } from "./errors.ts";
 
 export type Architecture = "llama" | "mistral" | "qwen2" | "qwen3";
 
+/** sliding_window when config.json does not give one (transformers' default for the window archs). */
+export const DEFAULT_SLIDING_WINDOW = 4096;
+
 /** architectures[0] → model_type, the checkpoints this runtime runs. */
 export const SUPPORTED: Readonly<Record<string, Architecture>> = {
   LlamaForCausalLM: "llama",
@@ -58,7 +61,8 @@ export interface ModelConfig {
   readonly qkNorm: boolean;
   /**
    * sliding_window: how far back the sliding-window layers attend (a query at position p sees
-   * keys p - window + 1 ..= p), or null where no layer uses one (or it is never reached).
+   * keys p - window + 1 ..= p), or null where no layer uses one. It may exceed maxPositions (it
+   * then binds only past a user's extendPositions).
    */
   readonly slidingWindow: number | null;
   /**
@@ -69,6 +73,8 @@ export interface ModelConfig {
   readonly slidingLayers: readonly boolean[];
   readonly bos: number | null;
   readonly eos: readonly number[];
+  /** maxPositions / ropeScaling come from the user's extendPositions, not config.json. */
+  readonly extended?: boolean;
 }
 
 // --- reading -----------------------------------------------------------------------------------
@@ -139,11 +145,13 @@ export function parseConfig(raw: unknown, file = "config.json", generation?: unk
   const attentionBias = bool("attention_bias", false);
   const maxPositions = int("max_position_embeddings");
   const layers = int("num_hidden_layers");
+  // transformers' defaults: MistralConfig, Qwen2Config and Qwen3Config take sliding_window 4096
+  // when the key is absent; an explicit null means none. A window at or past the context never
+  // binds, but it is kept: a user's longer context (extendPositions) must still apply it.
   const useSliding = arch === "mistral" ? true : bool("use_sliding_window", false);
   let slidingWindow: number | null = null;
-  if (useSliding && c.sliding_window != null) {
-    slidingWindow = int("sliding_window");
-    if (slidingWindow >= maxPositions) slidingWindow = null; // never reached
+  if (useSliding && c.sliding_window !== null) {
+    slidingWindow = c.sliding_window === undefined ? DEFAULT_SLIDING_WINDOW : int("sliding_window");
   }
   const slidingLayers = windowLayers(arch, layers, slidingWindow !== null, c, bad, int);
   if (!slidingLayers.includes(true)) slidingWindow = null;
@@ -202,6 +210,13 @@ function windowLayers(
   }
   const from = int("max_window_layers", 28, 0);
   return Array.from({ length: layers }, (_, l) => l >= from);
+}
+
+/** The limit's name in messages: max_position_embeddings, or the user's extension of it. */
+export function positionLimit(c: ModelConfig): string {
+  return c.extended
+    ? `position limit ${c.maxPositions} (extended by the user)`
+    : `max_position_embeddings ${c.maxPositions}`;
 }
 
 /** Layer l's sliding window, or undefined where it attends to every earlier token. */
@@ -273,10 +288,18 @@ export interface PositionOverride {
 /** `c` with the user's position override applied; a RangeError names a bad value. */
 export function extendPositions(c: ModelConfig, o: PositionOverride): ModelConfig {
   const { maxPositions, ropeFactor } = o;
-  if (maxPositions !== undefined && (!Number.isInteger(maxPositions) || maxPositions < 1)) {
-    throw new RangeError(`max positions: got ${maxPositions}, expected an integer ≥ 1`);
+  if (
+    maxPositions !== undefined &&
+    (!Number.isInteger(maxPositions) || maxPositions < c.maxPositions || maxPositions > 2 ** 32 - 1)
+  ) {
+    throw new RangeError(
+      `max positions: got ${maxPositions}, expected an integer in [${c.maxPositions} ` +
+        `(max_position_embeddings), 2^32 - 1]: it raises the limit`,
+    );
   }
-  if (ropeFactor === undefined) return maxPositions === undefined ? c : { ...c, maxPositions };
+  if (ropeFactor === undefined) {
+    return maxPositions === undefined ? c : { ...c, maxPositions, extended: true };
+  }
   if (!Number.isFinite(ropeFactor) || ropeFactor <= 1) {
     throw new RangeError(`rope factor: got ${ropeFactor}, expected a number > 1`);
   }
@@ -291,6 +314,7 @@ export function extendPositions(c: ModelConfig, o: PositionOverride): ModelConfi
     ...c,
     maxPositions: maxPositions ?? Math.floor(c.maxPositions * ropeFactor),
     ropeScaling: { rope_type: "linear", factor: ropeFactor },
+    extended: true,
   };
 }
 

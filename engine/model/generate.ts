@@ -18,7 +18,7 @@ import type { Budget } from "../methods/budget.ts";
 import type { Params } from "../methods/method.ts";
 import { rng } from "../reference/random.ts";
 import { cacheFormat, checkEqualLengths } from "./compression.ts";
-import type { ModelConfig } from "./config.ts";
+import { type ModelConfig, positionLimit } from "./config.ts";
 import type { Model } from "./model.ts";
 import { resolveSampling, type SamplingOptions } from "./sampling.ts";
 import { type PrefillMode, Session, type SessionCompression } from "./session.ts";
@@ -200,7 +200,7 @@ export async function generateText(
   const max = model.config.maxPositions;
   if (ids.length > max) {
     throw new RangeError(
-      `prompt: ${ids.length} tokens, longer than the model's max_position_embeddings ${max}`,
+      `prompt: ${ids.length} tokens, longer than the model's ${positionLimit(model.config)}`,
     );
   }
   const r = await generate(model, [ids], o);

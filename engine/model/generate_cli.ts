@@ -25,7 +25,7 @@ import type { Budget } from "../methods/budget.ts";
 import type { Params } from "../methods/method.ts";
 import { methodNames } from "../methods/registry.ts";
 import { cacheFormat } from "./compression.ts";
-import type { PositionOverride } from "./config.ts";
+import { positionLimit, type PositionOverride } from "./config.ts";
 import { ModelError } from "./errors.ts";
 import { DEFAULT_FORMAT, generate, type GenerateResult, randomPrompt } from "./generate.ts";
 import { Model } from "./model.ts";
@@ -326,7 +326,7 @@ async function generateCli(a: CliArgs, io: Io, given?: Gpu): Promise<void> {
     const max = model.config.maxPositions;
     if (ids.length > max) {
       throw new RangeError(
-        `prompt: ${ids.length} tokens, longer than the model's max_position_embeddings ${max}` +
+        `prompt: ${ids.length} tokens, longer than the model's ${positionLimit(model.config)}` +
           (a.positions ? "" : " (--max-positions N or --rope-factor F allows a longer context)"),
       );
     }

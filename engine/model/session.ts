@@ -67,7 +67,7 @@
 //                     The cache is still allocated for prompt + new tokens (no rolling buffer), so
 //                     kvBytes does not stop growing at the window; bytesReadPerStep does. With a
 //                     method, prompt + new tokens must fit in the window (refused otherwise: a
-//                     compressed cache keeps no positions to mask by).
+//                     method's compressed cache or quest's page selection does not apply it).
 //
 // Shapes (engine/shapes.ts letters; C hidden size, I intermediate size, V vocabulary; T the
 // prompt, or a chunk, per sequence):
@@ -98,7 +98,7 @@ import { parseComposition } from "../methods/registry.ts";
 import { DEFAULT_STREAM_CHUNK, StreamCompressor } from "../methods/stream.ts";
 import { checkInt } from "../shapes.ts";
 import { checkEqualLengths, compositionName, fullCacheBytes } from "./compression.ts";
-import { layerWindow } from "./config.ts";
+import { layerWindow, positionLimit } from "./config.ts";
 import type { Model } from "./model.ts";
 
 export interface SessionOptions {
@@ -349,15 +349,15 @@ export class Session {
     if (capacity > c.maxPositions) {
       throw new RangeError(
         `prompt (${o.maxPrompt} tokens) + max new tokens (${o.maxNewTokens}) = ${capacity} ` +
-          `exceeds the model's max_position_embeddings ${c.maxPositions} (a longer context ` +
-          "needs the user's opt-in: Model.load positions, generate --max-positions / --rope-factor)",
+          `exceeds the model's ${positionLimit(c)}` + (c.extended ? "" : " (a longer context " +
+            "needs the user's opt-in: Model.load positions, generate --max-positions / --rope-factor)"),
       );
     }
     if (c.slidingWindow !== null && capacity > c.slidingWindow && o.method !== undefined) {
       throw new RangeError(
         `method "${o.method}": prompt + new tokens = ${capacity} exceeds the model's ` +
           `sliding_window ${c.slidingWindow}; the window is applied over full caches only (a ` +
-          "compressed cache keeps no positions to mask by), so run this method within the " +
+          "method's compressed cache or page selection does not apply it), so run this method within the " +
           `window (≤ ${c.slidingWindow} tokens) or without a method`,
       );
     }
