@@ -30,7 +30,7 @@ Deno.test({
     for (
       const [extra, max, scaling] of [
         [["--max-positions", "1024"], 1024, null],
-        [["--rope-factor", "2"], 1024, { rope_type: "linear", factor: 2 }],
+        [["--rope-factor", "2", "--gemv", "vector"], 1024, { rope_type: "linear", factor: 2 }],
         [["--rope-factor", "1.5", "--max-positions", "700"], 700, {
           rope_type: "linear",
           factor: 1.5,
@@ -139,6 +139,10 @@ Deno.test({
       [
         ["--model", STORIES_DIR, "--prompt", "x", "--max-new-tokens", "600", "--rope-factor", "1"],
         /--rope-factor: got "1", expected a number > 1/,
+      ],
+      [
+        ["--model", STORIES_DIR, "--prompt", "x", "--gemv", "fast"],
+        /--gemv: got "fast", expected one of auto, vector, scalar/,
       ],
       [
         ["--model", STORIES_DIR, "--prompt", "x", "--max-positions", "0"],

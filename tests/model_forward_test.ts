@@ -6,6 +6,7 @@
 // bind in prefill and decode.
 
 import assert from "node:assert/strict";
+import type { GemvChoice } from "../engine/kernels/matmul.ts";
 import { Model } from "../engine/model/model.ts";
 import { extendPositions, parseConfig, type PositionOverride } from "../engine/model/config.ts";
 import { Session } from "../engine/model/session.ts";
@@ -23,6 +24,8 @@ interface Case {
   readonly weights?: WeightsPolicy;
   readonly shards?: number;
   readonly maxBindingBytes?: number;
+  /** Decode's gemv (default auto: scalar on the software adapter). */
+  readonly gemv?: GemvChoice;
   readonly prompts: readonly number[];
   readonly tol: number;
 }
@@ -31,6 +34,7 @@ const CASES: Case[] = [
   {
     name: "llama GQA 4/2, D=16, f32, prompts of 11 and 5",
     config: tinyConfig(),
+    gemv: "vector",
     prompts: [11, 5],
     tol: 1e-4,
   },
@@ -57,6 +61,7 @@ const CASES: Case[] = [
       mlp_bias: true,
     }),
     dtype: "F16",
+    gemv: "vector",
     prompts: [40, 3],
     tol: 2e-4,
   },
@@ -131,11 +136,16 @@ for (const c of CASES) {
     const model = await Model.load(gpu, m.dir, {
       dtype: c.weights,
       maxBindingBytes: c.maxBindingBytes,
+      gemv: c.gemv,
     });
     if (c.maxBindingBytes) {
       assert.ok(model.weights.layers[0].gate.chunks.length > 1, "the gate matrix is chunked");
     }
     const config = parseConfig(c.config);
+    if (c.gemv === "vector") {
+      const q = model.weights.layers[0].q;
+      assert.equal(model.matmul(q, config.qkvBias, false).path(1, q.cols), "gemv_vec");
+    }
     // what the GPU holds: f16-stored matrices are f16-rounded (bf16 and f16 files under "auto")
     const f16Stored = (c.dtype === "F16" || c.dtype === "BF16") && c.weights !== "f32";
     const tensor: TensorSource = f16Stored ? asF16(m.tensor) : m.tensor;

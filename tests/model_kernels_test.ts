@@ -50,10 +50,15 @@ const MATMULS = [
   [2, 100, 96, "f16", true, false, 24], // over 5 row chunks of W
 ] as const;
 
-for (const [M, N, K, dtype, bias, acc, chunk] of MATMULS) {
+// every shape with gemv "vector" (16-byte loads where K allows), the gemv ones with "scalar" too
+const GEMVS = MATMULS.flatMap((c) =>
+  c[0] <= 8 ? [[...c, "vector"], [...c, "scalar"]] as const : [[...c, "vector"]] as const
+);
+
+for (const [M, N, K, dtype, bias, acc, chunk, gemv] of GEMVS) {
   const name = `matmul M=${M} N=${N} K=${K} ${dtype}${bias ? " +bias" : ""}${acc ? " +=y" : ""}${
     chunk ? ` chunks of ${chunk} rows` : ""
-  }`;
+  }${M <= 8 ? ` (gemv ${gemv})` : ""}`;
   Deno.test(name, async () => {
     const gpu = await testGpu();
     const seed = M * 7 + N * 13 + K;
@@ -70,8 +75,13 @@ for (const [M, N, K, dtype, bias, acc, chunk] of MATMULS) {
       chunk ? chunk * rowBytes : undefined,
     );
     if (chunk) assert.equal(W.chunks.length, Math.ceil(N / chunk));
-    const mm = await Matmul.create(gpu, { dtype: dtype as WeightDtype, bias, accumulate: acc });
-    const vec = K % (dtype === "f16" ? 8 : 4) === 0;
+    const mm = await Matmul.create(gpu, {
+      dtype: dtype as WeightDtype,
+      bias,
+      accumulate: acc,
+      gemv,
+    });
+    const vec = gemv === "vector" && K % (dtype === "f16" ? 8 : 4) === 0;
     assert.equal(mm.path(M, K), M > 8 ? "tiled" : vec ? "gemv_vec" : "gemv");
     const xb = gpu.upload("x", x), yb = gpu.upload("y", y0), bb = gpu.upload("b", b);
     const got = await run(

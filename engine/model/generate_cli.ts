@@ -10,6 +10,7 @@
 //   [--read-every N] [--temperature T [--top-p P] [--top-k K] [--seed S]]
 //   [--max-positions N] [--rope-factor F]   (allow a context past max_position_embeddings:
 //                                            RoPE extrapolation, or linear interpolation by F)
+//   [--gemv auto|vector|scalar]              (decode's matmul kernel, for A/B timings)
 //
 // Prints the generated text (ids for shape: models, which have no tokenizer), or with --json
 // {ids, text, kvBytes, kvBytesFull, bytesReadPerStep, method, budget, prefill, ms, ...}. Bad input — a missing model or
@@ -24,6 +25,7 @@ import { formatNames } from "../cache/registry.ts";
 import type { Budget } from "../methods/budget.ts";
 import type { Params } from "../methods/method.ts";
 import { methodNames } from "../methods/registry.ts";
+import { GEMV_CHOICES, type GemvChoice } from "../kernels/matmul.ts";
 import { cacheFormat } from "./compression.ts";
 import { positionLimit, type PositionOverride } from "./config.ts";
 import { ModelError } from "./errors.ts";
@@ -48,7 +50,7 @@ const USAGE = `usage: deno task generate --model DIR|hf:org/name[@rev]|shape:PRE
        [--device auto|gpu|software]
        [--weights auto|f32|f16] [--read-every N]
        [--temperature T [--top-p P] [--top-k K] [--seed S]]
-       [--max-positions N] [--rope-factor F]
+       [--max-positions N] [--rope-factor F] [--gemv auto|vector|scalar]
 sampling: T = 0 (default) is greedy, else ${MIN_TEMPERATURE} ≤ T ≤ ${MAX_TEMPERATURE}; 0 < P ≤ 1;
           1 ≤ K ≤ ${MAX_TOP_K}; 0 ≤ S < 2^32 (default 0)
 formats: ${formatNames().join(", ")} (default ${DEFAULT_FORMAT})
@@ -88,6 +90,8 @@ export interface CliArgs {
   readonly sampling: SamplingOptions;
   /** --max-positions, --rope-factor: the opt-in to a longer context; absent: none. */
   readonly positions?: PositionOverride;
+  /** --gemv: decode's matmul kernel (kernels/matmul.ts). */
+  readonly gemv: GemvChoice;
 }
 
 function positiveInt(flag: string, v: string): number {
@@ -182,6 +186,7 @@ export function parseCli(args: readonly string[]): CliArgs {
       seed: { type: "string" },
       "max-positions": { type: "string" },
       "rope-factor": { type: "string" },
+      gemv: { type: "string", default: "auto" },
     },
     strict: true,
   });
@@ -253,6 +258,7 @@ export function parseCli(args: readonly string[]): CliArgs {
     readEvery: positiveInt("--read-every", v["read-every"]),
     sampling,
     positions: positionOverride(v["max-positions"], v["rope-factor"]),
+    gemv: oneOf("--gemv", v.gemv, GEMV_CHOICES),
   };
 }
 
@@ -315,10 +321,11 @@ async function generateCli(a: CliArgs, io: Io, given?: Gpu): Promise<void> {
   const gpu = given ?? await Gpu.open({ device: a.device });
   const t0 = performance.now();
   const model = source
-    ? await Model.load(gpu, source.dir, { dtype: a.weights, positions: a.positions })
+    ? await Model.load(gpu, source.dir, { dtype: a.weights, positions: a.positions, gemv: a.gemv })
     : await Model.fromPreset(gpu, a.model.slice(6), {
       dtype: a.weights === "f32" ? "f32" : "f16",
       positions: a.positions,
+      gemv: a.gemv,
     });
   try {
     const load = performance.now() - t0;

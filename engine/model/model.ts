@@ -7,7 +7,7 @@ import type { Gpu } from "../gpu/mod.ts";
 import { Argmax } from "../kernels/argmax.ts";
 import { Embedding } from "../kernels/embedding.ts";
 import type { Matrix, WeightDtype } from "../kernels/matrix.ts";
-import { Matmul } from "../kernels/matmul.ts";
+import { type GemvChoice, Matmul } from "../kernels/matmul.ts";
 import { PrefillAttention } from "../kernels/prefill_attention.ts";
 import { RmsNorm } from "../kernels/rmsnorm.ts";
 import { Rope } from "../kernels/rope.ts";
@@ -23,6 +23,14 @@ import {
 import { Checkpoint } from "./safetensors.ts";
 import { presetConfig, randomWeights, type RandomWeightsOptions } from "./presets.ts";
 import { type LoadOptions, loadWeights, type ModelWeights } from "./weights.ts";
+
+/** How a model is built beyond its weights: the user's context opt-in, the decode gemv. */
+export interface ModelOptions {
+  /** The user's override of max_position_embeddings / RoPE scaling (config.ts). */
+  readonly positions?: PositionOverride;
+  /** Decode's gemv kernel (kernels/matmul.ts; default auto: vector on hardware adapters). */
+  readonly gemv?: GemvChoice;
+}
 
 export interface ModelKernels {
   readonly embed: Embedding;
@@ -60,7 +68,7 @@ export class Model {
   static async load(
     gpu: Gpu,
     dir: string,
-    o: LoadOptions & { readonly positions?: PositionOverride } = {},
+    o: LoadOptions & ModelOptions = {},
   ): Promise<Model> {
     const read = await readConfig(dir);
     const config = o.positions ? extendPositions(read, o.positions) : read;
@@ -68,7 +76,7 @@ export class Model {
     try {
       const weights = await loadWeights(gpu, ckpt, config, o);
       try {
-        return await Model.create(gpu, config, weights);
+        return await Model.create(gpu, config, weights, o.gemv);
       } catch (e) {
         weights.destroy();
         throw e;
@@ -82,13 +90,13 @@ export class Model {
   static async fromPreset(
     gpu: Gpu,
     name: string,
-    o: RandomWeightsOptions & { readonly positions?: PositionOverride } = {},
+    o: RandomWeightsOptions & ModelOptions = {},
   ): Promise<Model> {
     const preset = presetConfig(name);
     const config = o.positions ? extendPositions(preset, o.positions) : preset;
     const weights = await randomWeights(gpu, config, o);
     try {
-      return await Model.create(gpu, config, weights);
+      return await Model.create(gpu, config, weights, o.gemv);
     } catch (e) {
       weights.destroy();
       throw e;
@@ -96,12 +104,17 @@ export class Model {
   }
 
   /** Builds the kernels for weights already on the GPU. */
-  static async create(gpu: Gpu, config: ModelConfig, weights: ModelWeights): Promise<Model> {
+  static async create(
+    gpu: Gpu,
+    config: ModelConfig,
+    weights: ModelWeights,
+    gemv: GemvChoice = "auto",
+  ): Promise<Model> {
     const matmuls = new Map<string, Matmul>();
     const need = async (m: Matrix, bias: boolean, accumulate: boolean) => {
       const key = matmulKey(m.dtype, bias, accumulate);
       if (!matmuls.has(key)) {
-        matmuls.set(key, await Matmul.create(gpu, { dtype: m.dtype, bias, accumulate }));
+        matmuls.set(key, await Matmul.create(gpu, { dtype: m.dtype, bias, accumulate, gemv }));
       }
     };
     for (const l of weights.layers) {
