@@ -138,35 +138,48 @@ const s = (text: string, extra: Partial<Cell> = {}): Cell => ({ text, ...extra }
 const lengthsOf = (xs: readonly { contextLength: number }[]) =>
   [...new Set(xs.map((x) => x.contextLength))].sort((a, b) => a - b);
 
-/** Needle retrieval rate against actual KV compression, faceted by context length. */
-export function needleTradeoff(
-  id: string,
-  points: readonly NeedlePoint[],
-  names: Names,
-): FigureBlock {
-  const lengths = lengthsOf(points);
-  const fronts = lengths.flatMap((N) =>
-    paretoFront(
-      points.filter((p) => p.contextLength === N),
-      (p) => p.compression,
-      (p) => p.rate,
-      true,
-    )
+/** Each context length's Pareto front (analysis.ts paretoFront), concatenated. */
+function frontsByLength<P extends { readonly contextLength: number }>(
+  points: readonly P[],
+  x: (p: P) => number,
+  y: (p: P) => number,
+  higherYIsBetter: boolean,
+): P[] {
+  return lengthsOf(points).flatMap((N) =>
+    paretoFront(points.filter((p) => p.contextLength === N), x, y, higherYIsBetter)
   );
-  const svg = draw(id, {
-    width: Math.max(420, 300 * lengths.length),
+}
+
+/** Plot options of a trade-off figure: one facet per context length, a grid. */
+function lengthFacets(points: readonly { contextLength: number }[], marginRight = 20) {
+  return {
+    width: Math.max(420, 300 * lengthsOf(points).length),
     height: 300,
-    marginRight: 20,
+    marginRight,
     marginBottom: 40,
     grid: true,
     fx: { label: "context length (tokens)", tickFormat: tokens, padding: 0.18 },
-    x: {
-      type: "log",
-      label: "KV compression vs fp16 (×) →",
-      ticks: octaves(points.map((p) => p.compression)),
-      tickFormat: (x: number) => `${x}`,
-    },
-    y: { domain: [0, 1], label: "↑ needle retrieval rate", tickFormat: (x: number) => pct(x, 0) },
+  };
+}
+
+/** The log x axis of actual KV compression against fp16. */
+function compressionAxis(values: readonly number[]) {
+  return {
+    type: "log",
+    label: "KV compression vs fp16 (×) →",
+    ticks: octaves(values),
+    tickFormat: (x: number) => `${x}`,
+  };
+}
+
+/** The dashed line through each facet's Pareto front. */
+function frontLine(fronts: readonly object[], x: string, y: string) {
+  return Plot.line(fronts, { x, y, fx: "contextLength", stroke: "#999", strokeDasharray: "4,3" });
+}
+
+/** Colour by method, symbol by format: the legends of variant points. */
+function variantLegends(points: readonly NeedlePoint[], names: Names) {
+  return {
     color: {
       ...nameColours(names.methods, points.map((p) => p.variant.method)),
       legend: true,
@@ -177,22 +190,38 @@ export function needleTradeoff(
       label: "format",
       domain: presentIn(names.formats, points.map((p) => p.variant.format)),
     },
+  };
+}
+
+/** One dot per variant point: stroke by method, symbol by format. */
+function variantDots(points: readonly NeedlePoint[], x: string, y: string, extra = {}) {
+  return Plot.dot(points, {
+    x,
+    y,
+    fx: "contextLength",
+    stroke: (p: NeedlePoint) => p.variant.method,
+    symbol: (p: NeedlePoint) => p.variant.format,
+    r: 4,
+    strokeWidth: 1.5,
+    ...extra,
+  });
+}
+
+/** Needle retrieval rate against actual KV compression, faceted by context length. */
+export function needleTradeoff(
+  id: string,
+  points: readonly NeedlePoint[],
+  names: Names,
+): FigureBlock {
+  const fronts = frontsByLength(points, (p) => p.compression, (p) => p.rate, true);
+  const svg = draw(id, {
+    ...lengthFacets(points),
+    x: compressionAxis(points.map((p) => p.compression)),
+    y: { domain: [0, 1], label: "↑ needle retrieval rate", tickFormat: (x: number) => pct(x, 0) },
+    ...variantLegends(points, names),
     marks: [
-      Plot.line(fronts, {
-        x: "compression",
-        y: "rate",
-        fx: "contextLength",
-        stroke: "#999",
-        strokeDasharray: "4,3",
-      }),
-      Plot.dot(points, {
-        x: "compression",
-        y: "rate",
-        fx: "contextLength",
-        stroke: (p: NeedlePoint) => p.variant.method,
-        symbol: (p: NeedlePoint) => p.variant.format,
-        r: 4,
-        strokeWidth: 1.5,
+      frontLine(fronts, "compression", "rate"),
+      variantDots(points, "compression", "rate", {
         title: (p: NeedlePoint) => `${p.label} N=${p.contextLength}: ${p.retrieved}/${p.cells}`,
       }),
     ],
@@ -236,22 +265,9 @@ export function cosineVsBytes(
   points: readonly NeedlePoint[],
   names: Names,
 ): FigureBlock {
-  const lengths = lengthsOf(points);
-  const fronts = lengths.flatMap((N) =>
-    paretoFront(
-      points.filter((p) => p.contextLength === N),
-      (p) => -p.kvBytes,
-      (p) => p.cosine,
-      true,
-    )
-  );
+  const fronts = frontsByLength(points, (p) => -p.kvBytes, (p) => p.cosine, true);
   const svg = draw(id, {
-    width: Math.max(420, 300 * lengths.length),
-    height: 300,
-    marginRight: 20,
-    marginBottom: 40,
-    grid: true,
-    fx: { label: "context length (tokens)", tickFormat: tokens, padding: 0.18 },
+    ...lengthFacets(points),
     x: {
       type: "log",
       label: "← KV bytes (one layer)",
@@ -259,34 +275,11 @@ export function cosineVsBytes(
       tickFormat: bytes,
     },
     y: { label: "↑ mean needle cosine", domain: [Math.min(0, ...points.map((p) => p.cosine)), 1] },
-    color: {
-      ...nameColours(names.methods, points.map((p) => p.variant.method)),
-      legend: true,
-      label: "method",
-    },
-    symbol: {
-      legend: true,
-      label: "format",
-      domain: presentIn(names.formats, points.map((p) => p.variant.format)),
-    },
+    ...variantLegends(points, names),
     marks: [
       Plot.ruleY([0.9], { stroke: "#2a9d8f", strokeDasharray: "2,2" }),
-      Plot.line(fronts, {
-        x: "kvBytes",
-        y: "cosine",
-        fx: "contextLength",
-        stroke: "#999",
-        strokeDasharray: "4,3",
-      }),
-      Plot.dot(points, {
-        x: "kvBytes",
-        y: "cosine",
-        fx: "contextLength",
-        stroke: (p: NeedlePoint) => p.variant.method,
-        symbol: (p: NeedlePoint) => p.variant.format,
-        r: 4,
-        strokeWidth: 1.5,
-      }),
+      frontLine(fronts, "kvBytes", "cosine"),
+      variantDots(points, "kvBytes", "cosine"),
     ],
   });
   return {
@@ -324,28 +317,10 @@ export function errorTradeoff(
   points: readonly ErrorPoint[],
   names: Names,
 ): FigureBlock {
-  const lengths = lengthsOf(points);
-  const fronts = lengths.flatMap((N) =>
-    paretoFront(
-      points.filter((p) => p.contextLength === N),
-      (p) => p.compression,
-      (p) => p.relError,
-      false,
-    )
-  );
+  const fronts = frontsByLength(points, (p) => p.compression, (p) => p.relError, false);
   const svg = draw(id, {
-    width: Math.max(420, 300 * lengths.length),
-    height: 300,
-    marginRight: 30,
-    marginBottom: 40,
-    grid: true,
-    fx: { label: "context length (tokens)", tickFormat: tokens, padding: 0.18 },
-    x: {
-      type: "log",
-      label: "KV compression vs fp16 (×) →",
-      ticks: octaves(points.map((p) => p.compression)),
-      tickFormat: (x: number) => `${x}`,
-    },
+    ...lengthFacets(points, 30),
+    x: compressionAxis(points.map((p) => p.compression)),
     y: {
       type: "log",
       label: "↓ relative error of the attention output",
@@ -358,13 +333,7 @@ export function errorTradeoff(
       label: "format",
     },
     marks: [
-      Plot.line(fronts, {
-        x: "compression",
-        y: "relError",
-        fx: "contextLength",
-        stroke: "#999",
-        strokeDasharray: "4,3",
-      }),
+      frontLine(fronts, "compression", "relError"),
       Plot.dot(points, {
         x: "compression",
         y: "relError",
