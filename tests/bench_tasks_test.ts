@@ -504,6 +504,7 @@ Deno.test({
       // full caches apply the window
       const records = await runTaskSuite(ctx({ ...base, methods: [{ name: "full" }] }));
       assert.equal(records.length, 1);
+      assert.equal((records[0] as SampleRecord).slidingWindow, 64);
     } finally {
       await Deno.remove(model, { recursive: true });
       await Deno.remove(dir, { recursive: true });

@@ -65,6 +65,11 @@ export interface ModelFields {
   layers: number;
   kvHeads: number;
   headDim: number;
+  /**
+   * The model's sliding window (tokens), applied by full caches' attention; null where it has
+   * none. Methods run only within it (the runner refuses them past it).
+   */
+  slidingWindow: number | null;
 }
 
 export interface SampleRecord extends TaskEnvelope, VariantFields, ModelFields {

@@ -317,6 +317,7 @@ function modelFields(plan: ModelPlan, model: Model): ModelFields {
     layers: c.layers,
     kvHeads: c.Hkv,
     headDim: c.D,
+    slidingWindow: c.slidingWindow,
   };
 }
 

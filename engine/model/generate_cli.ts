@@ -370,6 +370,7 @@ async function generateCli(a: CliArgs, io: Io, given?: Gpu): Promise<void> {
       budget: r.compression?.budgets ?? null,
       promptTokens: ids.length,
       maxPositions: model.config.maxPositions,
+      slidingWindow: model.config.slidingWindow,
       ropeScaling: model.config.ropeScaling,
       prefill: r.compression?.prefill ?? "dense",
       prefillChunk: r.compression?.prefillChunk ?? a.prefillChunk ?? null,
