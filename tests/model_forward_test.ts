@@ -8,7 +8,12 @@
 import assert from "node:assert/strict";
 import type { GemvChoice } from "../engine/kernels/matmul.ts";
 import { Model } from "../engine/model/model.ts";
-import { extendPositions, parseConfig, type PositionOverride } from "../engine/model/config.ts";
+import {
+  extendPositions,
+  layerWindow,
+  parseConfig,
+  type PositionOverride,
+} from "../engine/model/config.ts";
 import { Session } from "../engine/model/session.ts";
 import { referenceForward, type TensorSource } from "../engine/reference/model.ts";
 import { rng } from "../engine/reference/random.ts";
@@ -160,6 +165,13 @@ for (const c of CASES) {
       maxNewTokens: 1 + DECODE_STEPS,
       format: "fp32",
     });
+    // a sliding-window layer the run outgrows rolls: its cache is the window (fp32 can)
+    for (let l = 0; l < config.layers; l++) {
+      const w = layerWindow(config, l);
+      const ring = w !== undefined && session.capacity > w;
+      const shape = session.caches[l].shape;
+      assert.deepEqual([shape.capacity, shape.ring === true], [ring ? w : session.capacity, ring]);
+    }
     const V = config.vocab;
     const seqs = prompts.map((p) => [...p]);
     const check = async (step: string) => {

@@ -113,18 +113,39 @@ Deno.test("sliding window: chunked prefill equals the unchunked one; methods pas
       const got = await steps(model, ps, format, 16);
       got.out.forEach((x, i) => assert.deepEqual(x, whole.out[i], `${format}, step ${i}`));
     }
-    // decode reads the window only (from its first token's 32-token group): at 70 + 2 held,
-    // tokens 32 .. 71 of sequence 0, all 37 + 2 of sequence 1
-    assert.deepEqual([readTokens(72, 24), readTokens(39, 24), readTokens(20, 24)], [40, 39, 20]);
-    const s = await Session.create(model, { B: 2, maxPrompt: 70, maxNewTokens: 3, format: "fp16" });
+    // fp16 rolls: each layer's cache is the window (24 slots), and a step reads the 24 held
+    // (sequence 0 at 70 + 2 tokens, sequence 1 at 37 + 2)
+    const opts = { B: 2, maxPrompt: 70, maxNewTokens: 3 };
+    const rolled = await Session.create(model, { ...opts, format: "fp16" });
     try {
-      await s.prefill(ps);
-      s.decode(2);
-      await model.gpu.read([{ buffer: s.logits }]);
-      const perToken = s.kvBytes() / (2 * 2 * 73); // B · layers · capacity slots (Hkv folded in)
-      assert.equal(s.bytesReadPerStep(), Math.round(perToken * (40 + 39)) * 2);
+      await rolled.prefill(ps);
+      rolled.decode(2);
+      await model.gpu.read([{ buffer: rolled.logits }]);
+      assert.deepEqual(rolled.caches.map((c) => [c.shape.capacity, c.shape.ring]), [
+        [24, true],
+        [24, true],
+      ]);
+      const perSlot = rolled.kvBytes() / (2 * 2 * 24); // B · layers · slots (Hkv folded in)
+      assert.equal(rolled.bytesReadPerStep(), Math.round(perSlot * (24 + 24)) * 2);
     } finally {
-      s.destroy();
+      rolled.destroy();
+    }
+    // kivi4 cannot roll: the full capacity, and decode reads from the window's first 32-token
+    // group: tokens 32 .. 71 of sequence 0, all 39 of sequence 1
+    assert.deepEqual([readTokens(72, 24), readTokens(39, 24), readTokens(20, 24)], [40, 39, 20]);
+    const masked = await Session.create(model, { ...opts, format: "kivi4" });
+    try {
+      await masked.prefill(ps);
+      masked.decode(2);
+      await model.gpu.read([{ buffer: masked.logits }]);
+      assert.deepEqual(masked.caches.map((c) => [c.shape.capacity, c.shape.ring]), [
+        [73, undefined],
+        [73, undefined],
+      ]);
+      const perToken = masked.kvBytes() / (2 * 2 * 73);
+      assert.equal(masked.bytesReadPerStep(), Math.round(perToken * (40 + 39)) * 2);
+    } finally {
+      masked.destroy();
     }
     // a method within the window runs; past it, it is refused with the window named
     const base = { B: 1, format: "fp16", method: "knorm", budget: { budgetTokens: 8 } };

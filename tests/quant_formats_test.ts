@@ -408,6 +408,70 @@ for (const f of QFORMATS) {
   });
 }
 
+// Rolling caches (CacheShape.ring, a sliding-window model's full cache): capacity = the window
+// W = 40, the token at position p in slot p mod W. A ragged prefill of 70 and 25 tokens (the
+// first wraps; only its last 40 are written), then 3 one-token steps: decode attention must equal
+// attention over the last W tokens of the whole history, which a plain cache of room for all of
+// it holds (its dequantized values: quantization is per token, whatever the slot).
+for (const name of ["fp32", "fp16", "int8", "int4"]) {
+  Deno.test(`${name}: a rolling cache of 40 slots attends over the last 40 of 73 tokens`, async () => {
+    const gpu = await testGpu();
+    const B = 2, Hkv = 2, D = 64, H = 8, W = 40, prefill = [70, 25], steps = 3;
+    const Tn = Math.max(...prefill);
+    const ring = await createCache(gpu, name, { B, Hkv, D, capacity: W, ring: true });
+    const plain = await createCache(gpu, name, { B, Hkv, D, capacity: Tn + steps });
+    const attnRing = await DecodeAttention.create(gpu, ring, { H });
+    const attnPlain = await DecodeAttention.create(gpu, plain, { H, window: W });
+    const k = inputs(11, B, Tn, Hkv, D), v = inputs(12, B, Tn, Hkv, D);
+    const kb = gpu.upload("test.k", k), vb = gpu.upload("test.v", v);
+    const q = randn(13, B * H * D);
+    const qb = gpu.upload("test.q", q);
+    const news = Array.from({ length: steps }, (_, s) => [
+      gpu.upload("test.k1", inputs(20 + s, B, 1, Hkv, D)),
+      gpu.upload("test.v1", inputs(30 + s, B, 1, Hkv, D)),
+    ]);
+    const outs = Array.from(
+      { length: 2 * (steps + 1) },
+      () => gpu.createBuffer("o", B * H * D * 4),
+    );
+    gpu.submit((pass) => {
+      ring.append(pass, kb, vb, Tn, prefill);
+      plain.append(pass, kb, vb, Tn, prefill);
+    });
+    gpu.submit((pass) => {
+      attnRing.encode(pass, qb, outs[0]);
+      attnPlain.encode(pass, qb, outs[1]);
+      news.forEach(([k1, v1], s) => {
+        ring.append(pass, k1, v1, 1);
+        plain.append(pass, k1, v1, 1);
+        attnRing.encode(pass, qb, outs[2 * s + 2]);
+        attnPlain.encode(pass, qb, outs[2 * s + 3]);
+      });
+    });
+    const got = await gpu.read(outs.map((buffer) => ({ buffer })));
+    for (let s = 0; s <= steps; s++) {
+      // the masked plain cache is checked against the float64 reference by the window tests
+      assertClose(new Float32Array(got[2 * s]), new Float32Array(got[2 * s + 1]), {
+        atol: 1e-5,
+        rtol: 1e-4,
+        label: `${name}: step ${s}`,
+      });
+    }
+    assert.deepEqual(ring.lengths, [Tn + steps, prefill[1] + steps], "lengths count positions");
+    assert.ok(ring.bytes() < plain.bytes(), `${ring.bytes()} < ${plain.bytes()}`);
+    for (const b of [kb, vb, qb, ...outs, ...news.flat()]) gpu.destroy(b);
+    for (const x of [attnRing, attnPlain, ring, plain]) x.destroy();
+  });
+}
+
+Deno.test("rolling caches: KIVI refuses a ring, naming the formats that roll", async () => {
+  const gpu = await testGpu();
+  await assert.rejects(
+    () => createCache(gpu, "kivi4", { B: 1, Hkv: 1, D: 32, capacity: 64, ring: true }),
+    /KIVI 4-bit cache: a rolling cache \(ring\) is not supported: .* fp32, fp16, int8 and int4 roll/,
+  );
+});
+
 // --- (c) bytes --------------------------------------------------------------------------------
 
 Deno.test("quantized formats: bytes() is the real allocation and smaller than fp16's", async () => {

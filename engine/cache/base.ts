@@ -116,6 +116,11 @@ export abstract class CacheBase implements KvCache {
    */
   async prepareSlotWrites(): Promise<void> {
     if (this.#grow) return;
+    if (this.shape.ring) {
+      throw new RangeError(
+        `${this.format} cache: a rolling cache (ring) takes appends only, not slot writes`,
+      );
+    }
     if (!this.slotWrites) this.#refuseSlotWrites();
     await this.initSlotWrites();
     const grow = await this.gpu.pipeline(

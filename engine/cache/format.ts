@@ -16,6 +16,19 @@ export interface CacheShape {
   readonly Hkv: number;
   readonly D: number;
   readonly capacity: number;
+  /**
+   * A rolling cache (a sliding-window model's full cache): the token at position p lives in
+   * slot p mod capacity, so the cache holds the newest min(appended, capacity) tokens and
+   * appends never run out of room. `lens` and `lengths` count every token appended; decode
+   * attention reads min(that, capacity) slots. Formats that store tokens independently (fp32,
+   * fp16, int8, int4) support it; KIVI (keys quantized in groups of tokens) refuses it.
+   */
+  readonly ring?: boolean;
+}
+
+/** Tokens a cache of `shape` holds after `appended` tokens (a ring keeps the newest). */
+export function heldTokens(shape: CacheShape, appended: number): number {
+  return shape.ring ? Math.min(appended, shape.capacity) : appended;
 }
 
 /**
@@ -165,7 +178,11 @@ export function planAppend(
   }
   c.forEach((n, b) => {
     checkInt(`counts[${b}]`, n, 0, Tn);
-    if (lengths[b] + n > shape.capacity) {
+    if (shape.ring) {
+      if (lengths[b] + n > 2 ** 32 - 1) {
+        throw new RangeError(`${format} cache: sequence ${b} would pass 2^32 - 1 positions`);
+      }
+    } else if (lengths[b] + n > shape.capacity) {
       throw new RangeError(
         `${format} cache: sequence ${b} would hold ${
           lengths[b] + n

@@ -36,7 +36,7 @@ export class FullCache extends CacheBase {
       `append.${this.format}`,
       wgsl(new URL("./full_append.wgsl", import.meta.url)),
       "main",
-      this.#constants(),
+      { ...this.#constants(), RING: this.shape.ring ? 1 : 0 },
     );
   }
 
@@ -89,7 +89,7 @@ export class FullCache extends CacheBase {
     return {
       wgsl: wgsl(new URL("./full_read.wgsl", import.meta.url)),
       buffers: [this.lens, this.kStore, this.vStore],
-      constants: { HKV: c.HKV, CAP: c.CAP, HALF: c.HALF },
+      constants: { HKV: c.HKV, CAP: c.CAP, HALF: c.HALF, RING: this.shape.ring ? 1 : 0 },
     };
   }
 }

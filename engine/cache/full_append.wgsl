@@ -1,10 +1,13 @@
 // Append path of the full caches (fp32, fp16): copies sequence b's first counts[b] new tokens
-// to positions lens[b] .. in the store, rounding to f16 for fp16 (pack2x16float).
+// to positions lens[b] .. in the store, rounding to f16 for fp16 (pack2x16float). RING (a rolling
+// cache, format.ts CacheShape.ring): position p goes to slot p mod CAP, and only the last CAP of
+// the new tokens are written (the earlier ones would be overwritten by them in this dispatch).
 
 override D: u32 = 128u;
 override HKV: u32 = 8u;
 override CAP: u32 = 1024u;
 override HALF: bool = false;
+override RING: bool = false;
 
 struct Params {
   Tn: u32, // tokens in the input per sequence
@@ -18,6 +21,11 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> k_store: array<u32>; // [B, Hkv, CAP, W]
 @group(0) @binding(6) var<storage, read_write> v_store: array<u32>; // [B, Hkv, CAP, W]
 
+// The store slot of position `pos`.
+fn slot(pos: u32) -> u32 {
+  return select(pos, pos % CAP, RING);
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let b = gid.z;
@@ -27,12 +35,12 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     return;
   }
   let t = i / (HKV * W);
-  if (t >= counts[b]) {
+  if (t >= counts[b] || (RING && t + CAP < counts[b])) {
     return;
   }
   let h = (i / W) % HKV;
   let w = i % W;
-  let dst = ((b * HKV + h) * CAP + lens[b] + t) * W + w;
+  let dst = ((b * HKV + h) * CAP + slot(lens[b] + t)) * W + w;
   let src = ((b * p.Tn + t) * HKV + h) * D;
   if (HALF) {
     k_store[dst] = pack2x16float(vec2f(k_in[src + 2u * w], k_in[src + 2u * w + 1u]));

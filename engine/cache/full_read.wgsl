@@ -6,13 +6,14 @@
 override HKV: u32 = 8u;      // KV heads
 override CAP: u32 = 1024u;   // token capacity per sequence
 override HALF: bool = false; // fp16 storage (two values per u32)
+override RING: bool = false; // a rolling cache: the slots hold the newest min(len, CAP) tokens
 
 @group(0) @binding(4) var<storage, read> kv_lens: array<u32>;       // [B]
 @group(0) @binding(5) var<storage, read> k_store: array<vec4<u32>>; // [B, Hkv, CAP, W/4], W = D or D/2 u32
 @group(0) @binding(6) var<storage, read> v_store: array<vec4<u32>>; // [B, Hkv, CAP, W/4]
 
 fn kv_len(b: u32) -> u32 {
-  return kv_lens[b];
+  return select(kv_lens[b], min(kv_lens[b], CAP), RING);
 }
 
 // vec4 index of channels 8·d8 .. 8·d8+7 of token t (two consecutive vec4s for fp32)

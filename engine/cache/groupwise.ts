@@ -86,6 +86,7 @@ export class GroupwiseCache extends CacheBase {
       "main",
       {
         ...this.#constants(),
+        RING: this.shape.ring ? 1 : 0,
         D: this.shape.D,
         // f32(1 / (2^bits - 1)): the kernel multiplies, never divides, for stored values
         INV_MAXQ: Math.fround(1 / (2 ** this.layout.bits - 1)),
@@ -155,7 +156,7 @@ export class GroupwiseCache extends CacheBase {
         wgsl(new URL("./groupwise_read.wgsl", import.meta.url)),
       ].join("\n"),
       buffers: [this.lens, this.kStore, this.vStore],
-      constants: this.#constants(),
+      constants: { ...this.#constants(), RING: this.shape.ring ? 1 : 0 },
     };
   }
 }

@@ -1,6 +1,8 @@
 // Append path of the group-wise quantized caches int8 / int4 (engine/cache/groupwise.ts):
 // quantizes sequence b's first counts[b] new tokens of keys AND values per token over groups of
 // QG = 32 channels, and writes them at positions lens[b] .. (the old length). No residual.
+// RING (a rolling cache, format.ts CacheShape.ring): position p goes to slot p mod CAP, and only
+// the last CAP of the new tokens are written.
 // The quantizer is quant_write.wgsl (shared with kivi_append.wgsl), appended by the host.
 
 override D: u32 = 128u;              // head dim
@@ -9,6 +11,7 @@ override CAP: u32 = 1024u;           // token capacity per sequence
 override BITS: u32 = 8u;             // bits per code: 4 or 8
 override INV_MAXQ: f32 = 0.003921569; // f32(1 / (2^BITS - 1)), from the host
 override META: u32 = 0u;             // word offset of the metadata in k_store / v_store
+override RING: bool = false;         // a rolling cache
 
 const QG: u32 = 32u; // quantization group: channels
 
@@ -36,12 +39,13 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let NG = D / QG;
   let i = gid.x + gid.y * nwg.x * 64u;
   let t = i / (HKV * NG);
-  if (t >= p.Tn || t >= counts[b]) {
+  if (t >= p.Tn || t >= counts[b] || (RING && t + CAP < counts[b])) {
     return;
   }
   let hk = (i / NG) % HKV;
   let j = i % NG;
   let src = ((b * p.Tn + t) * HKV + hk) * D + j * QG;
-  let row = (b * HKV + hk) * CAP + lens[b] + t;
+  let pos = lens[b] + t;
+  let row = (b * HKV + hk) * CAP + select(pos, pos % CAP, RING);
   store_group(src, row, j, NG);
 }

@@ -8,6 +8,7 @@ override HKV: u32 = 8u;    // KV heads
 override CAP: u32 = 1024u; // token capacity per sequence
 override BITS: u32 = 8u;   // bits per code
 override META: u32 = 0u;   // word offset of the metadata in k_store / v_store
+override RING: bool = false; // a rolling cache: the slots hold the newest min(len, CAP) tokens
 
 const GW_QG: u32 = 32u;
 
@@ -17,7 +18,7 @@ const GW_QG: u32 = 32u;
 @group(0) @binding(6) var<storage, read> v_store: array<u32>;
 
 fn kv_len(b: u32) -> u32 {
-  return kv_lens[b];
+  return select(kv_lens[b], min(kv_lens[b], CAP), RING);
 }
 
 fn gw_word(is_k: bool, i: u32) -> u32 {

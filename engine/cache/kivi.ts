@@ -69,6 +69,13 @@ export interface KiviRegions {
 
 export function kiviLayout(shape: CacheShape, o: KiviOptions): KiviLayout {
   checkShape(shape);
+  if (shape.ring) {
+    throw new RangeError(
+      `KIVI ${o.bits}-bit cache: a rolling cache (ring) is not supported: keys are quantized in ` +
+        "groups of 32 tokens, which a token-by-token ring would split; fp32, fp16, int8 and " +
+        "int4 roll",
+    );
+  }
   if (!KIVI_BITS.includes(o.bits)) {
     throw new RangeError(`KIVI bits: got ${o.bits}, expected one of ${KIVI_BITS.join(", ")}`);
   }

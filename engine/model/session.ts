@@ -62,12 +62,15 @@
 //                     (seed, b, s); the counters [B] live on the GPU and advance with each draw.
 //   sliding window    a model with sliding_window W (mistral; qwen2/qwen3 layers from
 //                     max_window_layers on, config.ts layerWindow): prefill attention (one chunk
-//                     or many) masks keys more than W - 1 positions back, and decode attention
-//                     over a full cache reads only the last W stored tokens (slot = position).
-//                     The cache is still allocated for prompt + new tokens (no rolling buffer), so
-//                     kvBytes does not stop growing at the window; bytesReadPerStep does. With a
-//                     method, prompt + new tokens must fit in the window (refused otherwise: a
-//                     method's compressed cache or quest's page selection does not apply it).
+//                     or many) masks keys more than W - 1 positions back. Where the run outgrows
+//                     the window, such a layer's full cache rolls: capacity = W, the token at
+//                     position p in slot p mod W (cache/format.ts CacheShape.ring), so it holds
+//                     exactly the window and its bytes stop there — for the formats that store
+//                     tokens independently (fp32, fp16, int8, int4). KIVI keeps the full
+//                     capacity, and decode attention reads only its last W tokens (slot =
+//                     position; the WINDOW mask). With a method, prompt + new tokens must fit
+//                     in the window (refused otherwise: a method's compressed cache or quest's
+//                     page selection does not apply it).
 //
 // Shapes (engine/shapes.ts letters; C hidden size, I intermediate size, V vocabulary; T the
 // prompt, or a chunk, per sequence):
@@ -75,7 +78,7 @@
 // Not here: tokenization, stopping at EOS and timing (generate.ts).
 
 import { dispatch } from "../gpu/mod.ts";
-import type { KvCache } from "../cache/format.ts";
+import { heldTokens, type KvCache } from "../cache/format.ts";
 import { createCache, getFormat } from "../cache/registry.ts";
 import { DecodeAttention, SPLIT_ALIGN } from "../kernels/decode_attention.ts";
 import { checkSampling, Sampler, type SamplingParams } from "../kernels/sample.ts";
@@ -449,14 +452,20 @@ export class Session {
         }
         return make(compressor, evicting, full);
       }
+      const rolls = getFormat(o.format).slotWrites === true;
       for (let l = 0; l < c.layers; l++) {
-        const cache = await createCache(gpu, o.format, shape).catch(wrap);
+        // a sliding-window layer whose window the run outgrows: a rolling cache of the window
+        // where the format stores tokens independently, else the full capacity and a mask
+        const window = layerWindow(c, l);
+        const ring = window !== undefined && capacity > window && rolls;
+        const layerShape = ring ? { ...shape, capacity: window, ring } : shape;
+        const cache = await createCache(gpu, o.format, layerShape).catch(wrap);
         caches.push(cache);
         // quest layers attend through their QuestLayer (made at prefill), not DecodeAttention
         if (!sparse || l < QUEST_DENSE_LAYERS) {
           attention[l] = await DecodeAttention.create(gpu, cache, {
             H: c.H,
-            window: layerWindow(c, l),
+            window: ring ? undefined : window,
           });
         }
       }
@@ -514,8 +523,9 @@ export class Session {
    * last step read), summed over layers. A layer under plain decode attention reads every held
    * token's K and V: held tokens × the cache's allocated bytes per token slot (its bytes() ÷
    * (B·Hkv·capacity), so a full cache reads its stored bytes; for KIVI the average, the f16
-   * residual spread over the capacity); a sliding-window layer only its window's tokens, from
-   * the 32-token group holding the first (readTokens). A quest layer reads the selected pages' K and V plus
+   * residual spread over the capacity); a sliding-window layer only its window's tokens: all a
+   * rolling cache holds, or from the 32-token group holding the first (readTokens). A quest
+   * layer reads the selected pages' K and V plus
    * the page metadata its bounds scan (QuestLayer.bytesReadPerStep().total, same per-token
    * rule). Not counted: queries, partial outputs, an evictor's per-slot state.
    */
@@ -1237,8 +1247,12 @@ function sparseBudget(name: string, budget: Budget, T: number): number {
 
 /** KV bytes plain decode attention reads over `cache` at its lengths (see bytesReadPerStep). */
 function denseReadBytes(cache: KvCache, window?: number): number {
-  const { B, Hkv, capacity } = cache.shape;
-  const held = cache.lengths.reduce((s, n) => s + readTokens(n, window), 0);
+  const { B, Hkv, capacity, ring } = cache.shape;
+  // a rolling cache holds just the window; a masked full one reads from the window's group
+  const held = cache.lengths.reduce(
+    (s, n) => s + (ring ? heldTokens(cache.shape, n) : readTokens(n, window)),
+    0,
+  );
   return Math.round(held * Hkv * (cache.bytes() / (B * Hkv * capacity)));
 }
 
