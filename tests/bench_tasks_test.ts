@@ -502,9 +502,15 @@ Deno.test({
       );
       assert.equal(readRecords(`${dir}/records.jsonl`).records.length, 0, "nothing ran");
       // full caches apply the window
-      const records = await runTaskSuite(ctx({ ...base, methods: [{ name: "full" }] }));
+      const records = await runTaskSuite(
+        ctx({ ...base, methods: [{ name: "full" }], formats: ["fp16"] }),
+      );
       assert.equal(records.length, 1);
-      assert.equal((records[0] as SampleRecord).slidingWindow, 64);
+      const full = records[0] as SampleRecord;
+      assert.equal(full.slidingWindow, 64);
+      // fp16 rolls past the window: its cache (and its fp16 baseline) hold 64 prompt tokens
+      assert.deepEqual([full.keptTokens, full.compression], [64, 1]);
+      assert.ok(full.promptTokens > 64);
     } finally {
       await Deno.remove(model, { recursive: true });
       await Deno.remove(dir, { recursive: true });

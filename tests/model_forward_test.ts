@@ -86,7 +86,7 @@ const CASES: Case[] = [
   },
   {
     // the window binds in prefill (45 > 6) and in decode for both sequences (4 + 3 > 6);
-    // decode of sequence 0 starts its reads at token 32 (the window's 32-token group)
+    // the caches roll (6 slots each: fp32 can), so both sequences wrap
     name: "mistral with sliding_window 6: ragged prompts 45 and 4, decode past the window",
     config: tinyConfig({
       architectures: ["MistralForCausalLM"],

@@ -213,3 +213,69 @@ Deno.test({
     assert.match(err[1], /chunked prefill runs with full caches only/);
   },
 });
+
+Deno.test("rolling caches equal the masked full ones: four formats, B = 2 ragged, chunks past the window", async () => {
+  const gpu = await testGpu();
+  const config = tinyConfig({
+    architectures: ["MistralForCausalLM"],
+    model_type: "mistral",
+    head_dim: 32,
+    vocab_size: 131,
+    sliding_window: 24,
+  });
+  const m = await writeRandomModel(config, { seed: 24 });
+  const model = await Model.load(gpu, m.dir);
+  const ps = prompts([70, 37], 6);
+  const steps = 12, V = 131;
+  /** Prefill logits, then `steps` decode steps' logits and ids, recorded in one buffer. */
+  const run = async (format: string, rolling: boolean, prefillChunk?: number) => {
+    const s = await Session.create(model, {
+      B: 2,
+      maxPrompt: 70,
+      maxNewTokens: steps + 1,
+      format,
+      rolling,
+      prefillChunk,
+    });
+    const logits = gpu.createBuffer("test.logits", steps * 2 * V * 4);
+    try {
+      assert.equal(s.caches[0].shape.ring === true, rolling, `${format}: rolls`);
+      await s.prefill(ps);
+      const [first] = await gpu.read([{ buffer: s.logits }]);
+      s.decode(steps, { logits });
+      const [rest] = await gpu.read([{ buffer: logits }]);
+      return {
+        first: new Float32Array(first),
+        rest: new Float32Array(rest),
+        ids: await s.readIds(),
+      };
+    } finally {
+      gpu.destroy(logits);
+      s.destroy();
+    }
+  };
+  try {
+    for (const format of ["fp32", "fp16", "int8", "int4"]) {
+      // chunks of 33 > the window: an append of more than the ring's slots into a non-empty ring
+      for (const chunk of [undefined, 33]) {
+        const label = `${format}, chunk ${chunk ?? "none"}`;
+        const masked = await run(format, false, chunk);
+        const rolled = await run(format, true, chunk);
+        assertClose(rolled.first, masked.first, {
+          atol: 1e-4,
+          rtol: 1e-4,
+          label: `${label}, prefill`,
+        });
+        assertClose(rolled.rest, masked.rest, {
+          atol: 2e-3,
+          rtol: 1e-3,
+          label: `${label}, decode`,
+        });
+        assert.deepEqual(rolled.ids, masked.ids, label);
+      }
+    }
+  } finally {
+    model.destroy();
+    await Deno.remove(m.dir, { recursive: true });
+  }
+});

@@ -14,12 +14,13 @@
 // shape; peakGpuBytes from the context's allocation high-water mark (weights included).
 // Not here: the spec (task_spec.ts), the summary (task_summary.ts).
 
+import { heldTokens } from "../cache/format.ts";
 import { headDimProblem } from "../cache/registry.ts";
 import type { Gpu } from "../gpu/mod.ts";
 import type { Budget } from "../methods/budget.ts";
 import { resolveBudget } from "../methods/budget.ts";
 import { getMethod } from "../methods/registry.ts";
-import { fullCacheBytes } from "../model/compression.ts";
+import { fullCacheBytes, layerCacheShapes } from "../model/compression.ts";
 import { fidelityRun, perplexityRun } from "../model/fidelity_run.ts";
 import { type ModelConfig, readConfig } from "../model/config.ts";
 import { generate, type GenerateResult, randomPrompt } from "../model/generate.ts";
@@ -346,12 +347,9 @@ async function measure(
   });
   const peakGpuBytes = gpu.peakBytes;
   const c = model.config;
-  const kvBytesFp16 = await fullCacheBytes(
-    gpu,
-    "fp16",
-    { B, Hkv: c.Hkv, D: c.D, capacity: ids.length + maxNewTokens },
-    c.layers,
-  );
+  // the fp16 full cache the runtime would allocate: rolling where a sliding window allows
+  const shape = { B, Hkv: c.Hkv, D: c.D, capacity: ids.length + maxNewTokens };
+  const kvBytesFp16 = await fullCacheBytes(gpu, "fp16", layerCacheShapes(c, shape, "fp16"));
   return { r, kvBytesFp16, peakGpuBytes };
 }
 
@@ -403,7 +401,16 @@ async function runSample(
     : applicable
     ? cell.task.scoreAll(prediction, cell.sample)
     : {};
-  const kept = r.compression?.budgets;
+  // per layer: the method's budget, or what the full cache holds of the prompt (a rolling
+  // sliding-window layer: its window)
+  const c = model.config;
+  const kept = r.compression?.budgets ??
+    layerCacheShapes(
+      c,
+      { B, Hkv: c.Hkv, D: c.D, capacity: cell.ids.length + cell.maxNewTokens },
+      v.format,
+    )
+      .map((shape) => heldTokens(shape, cell.ids.length));
   const meta = cell.sample.meta;
   const vf = variantFields(v, spec.prefill);
   if (v.method !== FULL) vf.methodMode = r.compression?.mode ?? getMethod(v.method).mode;
@@ -426,7 +433,7 @@ async function runSample(
     prediction: prediction.slice(0, 200),
     answers: [...cell.sample.answers],
     newTokens: newIds.length,
-    keptTokens: kept ? kept.reduce((s, x) => s + x, 0) / kept.length : cell.ids.length,
+    keptTokens: kept.reduce((s, x) => s + x, 0) / kept.length,
     kvBytes: r.kvBytes,
     kvBytesPeak: r.kvBytes,
     bytesReadPerStep: r.bytesReadPerStep,

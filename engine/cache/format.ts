@@ -68,9 +68,9 @@ export const FIRST_FORMAT_BINDING = 4;
 export interface KvCache {
   readonly format: string;
   readonly shape: CacheShape;
-  /** Host mirror of tokens stored per sequence. */
+  /** Host mirror of tokens appended per sequence (stored, except in a ring: heldTokens). */
   readonly lengths: readonly number[];
-  /** [B] u32 on the GPU: tokens stored per sequence, advanced by append(). */
+  /** [B] u32 on the GPU: tokens appended per sequence (as `lengths`), advanced by append(). */
   readonly lens: GPUBuffer;
   /**
    * Records an append of new keys and values: k, v [B, Tn, Hkv, D] f32; sequence b takes its
@@ -161,8 +161,9 @@ export function checkShape(shape: CacheShape, dMultiple: number = QUANT_D_MULTIP
 }
 
 /**
- * Host-side bookkeeping shared by every format: validates an append's counts against the
- * capacity and returns them, then advances the host mirror.
+ * Host-side bookkeeping shared by every format: validates an append's counts (against the
+ * capacity; a ring against the u32 position limit) and returns them. CacheBase advances the
+ * host mirror.
  */
 export function planAppend(
   format: string,

@@ -40,8 +40,9 @@ export class FullCache extends CacheBase {
     );
   }
 
+  /** Tokens are stored independently; a rolling cache takes appends only. */
   override get slotWrites(): boolean {
-    return true;
+    return !this.shape.ring;
   }
 
   protected override async initSlotWrites(): Promise<void> {

@@ -100,7 +100,12 @@ import { QuestLayer } from "../methods/quest_layer.ts";
 import { parseComposition } from "../methods/registry.ts";
 import { DEFAULT_STREAM_CHUNK, StreamCompressor } from "../methods/stream.ts";
 import { checkInt } from "../shapes.ts";
-import { checkEqualLengths, compositionName, fullCacheBytes } from "./compression.ts";
+import {
+  checkEqualLengths,
+  compositionName,
+  fullCacheBytes,
+  layerCacheShapes,
+} from "./compression.ts";
 import { layerWindow, positionLimit } from "./config.ts";
 import type { Model } from "./model.ts";
 
@@ -151,6 +156,12 @@ export interface SessionOptions {
    * streaming prefill also reads back what every layer held after each chunk (chunkHeld).
    */
   readonly inspect?: boolean;
+  /**
+   * Sliding-window layers the run outgrows roll (their cache is the window; compression.ts
+   * layerCacheShapes) unless this is false: then they keep the full capacity and decode masks
+   * to the window (the only way for KIVI). Default true; false serves A/B runs and tests.
+   */
+  readonly rolling?: boolean;
   /**
    * Draw each token on the GPU (engine/kernels/sample.ts) instead of argmax; absent: greedy.
    * Validated (user-facing checks: sampling.ts resolveSampling).
@@ -274,7 +285,7 @@ export class Session {
     };
   }
 
-  /** Tokens each sequence's cache must hold: prompt + new tokens. */
+  /** Tokens each sequence spans: prompt + new tokens (a rolling layer's cache holds its window). */
   get capacity(): number {
     return this.o.maxPrompt + this.o.maxNewTokens;
   }
@@ -445,27 +456,26 @@ export class Session {
         );
       if (compressor) {
         // the full cache is measured (one layer, allocated and destroyed), never kept
-        const full = await fullCacheBytes(gpu, o.format, shape, c.layers).catch(wrap);
+        const full = await fullCacheBytes(gpu, o.format, new Array(c.layers).fill(shape)).catch(
+          wrap,
+        );
         // every layer's budget, forced tokens and window against the longest prompt, now
         for (let l = 0; l < c.layers; l++) {
           planLayer(compressor, evicting, layerInput(c, buf, B, o.maxPrompt, l), streaming);
         }
         return make(compressor, evicting, full);
       }
-      const rolls = getFormat(o.format).slotWrites === true;
+      // a sliding-window layer whose window the run outgrows: a rolling cache of the window
+      // where the format stores tokens independently, else the full capacity and a mask
+      const shapes = layerCacheShapes(c, shape, o.format, o.rolling);
       for (let l = 0; l < c.layers; l++) {
-        // a sliding-window layer whose window the run outgrows: a rolling cache of the window
-        // where the format stores tokens independently, else the full capacity and a mask
-        const window = layerWindow(c, l);
-        const ring = window !== undefined && capacity > window && rolls;
-        const layerShape = ring ? { ...shape, capacity: window, ring } : shape;
-        const cache = await createCache(gpu, o.format, layerShape).catch(wrap);
+        const cache = await createCache(gpu, o.format, shapes[l]).catch(wrap);
         caches.push(cache);
         // quest layers attend through their QuestLayer (made at prefill), not DecodeAttention
         if (!sparse || l < QUEST_DENSE_LAYERS) {
           attention[l] = await DecodeAttention.create(gpu, cache, {
             H: c.H,
-            window: ring ? undefined : window,
+            window: shapes[l].ring ? undefined : layerWindow(c, l),
           });
         }
       }
