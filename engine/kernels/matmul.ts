@@ -28,8 +28,8 @@ export interface MatmulOptions {
    * Decode's gemv: "vector" (gemv_vec.wgsl's 16-byte loads where K allows, else the scalar one),
    * "scalar" (always matmul.wgsl's), or "auto" (default): vector on a hardware adapter, scalar on
    * a software one, where the vector kernel runs the model several times slower (stories260K
-   * decode on llvmpipe: 220 vs 35 ms per token, although it is 2–4× faster dispatched alone;
-   * the cause is not known).
+   * decode on llvmpipe: 220 vs 35 ms per token): llvmpipe is slow to switch its bind groups,
+   * which a model's layers do every dispatch (gemv_bench.ts).
    */
   readonly gemv?: GemvChoice;
 }
