@@ -303,6 +303,16 @@ export const TaskRunSpec = named(
     haystack: dataPath("essay folder for haystack tasks"),
     data: dataPath("data file or folder for loaded tasks (longbench, ruler_jsonl)"),
     seed: z.int().min(0).max(0xffffffff).optional().describe("seed (default 0)"),
+    positions: z.object({
+      maxPositions: z.int().min(1).max(0xffffffff).optional().describe(
+        "raises each model's max_position_embeddings (RoPE extrapolates past it)",
+      ),
+      ropeFactor: z.number().gt(1).optional().describe(
+        "linear RoPE interpolation by this factor (plain-RoPE models)",
+      ),
+    }).strict().optional().describe(
+      "the opt-in to contexts past each model's max_position_embeddings; absent: none",
+    ),
   }).strict(),
   "The task runner: model × method(+params) × budget × format × task × length × batch × sample.",
 );

@@ -236,6 +236,7 @@ export async function normalizeTasks(input: Record<string, unknown>, env: Normal
     haystack: dataPath("haystack"),
     data: dataPath("data"),
     seed: i.seed ?? base.seed,
+    ...(i.positions ? { positions: i.positions } : {}),
   };
   if (errors.length > 0) throw invalid(errors);
   checkTaskSpec(spec);
@@ -273,6 +274,7 @@ export function enginePath(message: string, s: TaskRunSpec): Path {
     [/^batch size\b/, ["batchSize"]],
     [/^memory budget\b/, ["memoryBudget"]],
     [/^max new tokens\b/, ["maxNewTokens"]],
+    [/^positions\b/, ["positions"]],
     [/^(preset|models|methods|formats|tasks|samples|chat|seed)\b/, []],
   ];
   for (const [re, path] of rules) {
@@ -452,6 +454,8 @@ export function taskFlags(s: TaskRunSpec): string[] {
     ["--haystack", s.haystack],
     ["--data", s.data],
     ["--seed", s.seed],
+    ["--max-positions", s.positions?.maxPositions],
+    ["--rope-factor", s.positions?.ropeFactor],
   ];
   return flags.flatMap(([k, v]) => (v === null || v === undefined ? [] : [k, String(v)]));
 }

@@ -62,6 +62,25 @@ Deno.test("task spec: presets and flags", () => {
   assert.deepEqual(s.methods[1], { name: "snapkv", params: { window: 16 } });
   assert.equal(s.memoryBudget, 64 * 2 ** 20);
   assert.equal(s.batchSize, 2);
+  // no position override: no such field, so every earlier spec keeps its hash
+  assert.ok(!("positions" in s));
+  const p = taskSpecFromArgs(["--max-positions", "8192", "--rope-factor", "2"], true).spec;
+  assert.deepEqual(p.positions, { maxPositions: 8192, ropeFactor: 2 });
+  assert.throws(
+    () => taskSpecFromArgs(["--rope-factor", "1"], true),
+    /positions: ropeFactor: got 1, expected a number > 1/,
+  );
+  assert.throws(
+    () => taskSpecFromArgs(["--max-positions", "8k"], true),
+    /--max-positions: got "8k", expected an integer/,
+  );
+  assert.deepEqual(parseConfig('{"positions": {"maxPositions": 4096}}', "run.json"), {
+    positions: { maxPositions: 4096 },
+  });
+  assert.throws(
+    () => parseConfig('{"positions": {"max": 4096}}', "run.json"),
+    /run.json: "positions" is \{"max":4096\}; expected \{ "maxPositions": n, "ropeFactor": x \}/,
+  );
 });
 
 Deno.test("task spec: bad values are named with what was expected", () => {
@@ -513,6 +532,42 @@ Deno.test({
       assert.ok(full.promptTokens > 64);
     } finally {
       await Deno.remove(model, { recursive: true });
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "task runner: a length past max_position_embeddings runs with positions, and says so",
+  ignore: !HAS,
+  async fn() {
+    const gpu = await testGpu();
+    const dir = await Deno.makeTempDir();
+    try {
+      // stories260K: max_position_embeddings 512; passkey at 600 tokens
+      const spec = storiesSpec({ methods: [{ name: "full" }], lengths: [600] });
+      const ctx = (s: TaskRunSpec) => ({
+        gpu,
+        spec: s,
+        runId: "t",
+        specHash: "h",
+        out: resultsDir(dir),
+        log: () => {},
+        tty: false,
+      });
+      await assert.rejects(
+        () => runTaskSuite(ctx(spec)),
+        /exceed .*'s context of 512 \(max_position_embeddings 512\); .*positions \{ maxPositions, ropeFactor \} allows longer/,
+      );
+      const records = await runTaskSuite(ctx({ ...spec, positions: { maxPositions: 1024 } }));
+      const r = records[0] as SampleRecord;
+      assert.ok(r.promptTokens > 512, `${r.promptTokens} tokens`);
+      assert.deepEqual([r.maxPositions, r.ropeScaling], [1024, null]);
+      await assert.rejects(
+        () => runTaskSuite(ctx({ ...spec, positions: { maxPositions: 100 } })),
+        /positions for .*stories260K: max positions: got 100, expected an integer in \[512/,
+      );
+    } finally {
       await Deno.remove(dir, { recursive: true });
     }
   },

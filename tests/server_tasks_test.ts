@@ -205,6 +205,10 @@ Deno.test("POST a bad tasks RunSpec: 400 naming the field and what was expected"
     await bad({ memoryBudget: 5 }, ["memoryBudget"]);
     await bad({ batchSize: 0 }, ["batchSize"]);
     await bad({ chat: "yes" }, ["chat"]);
+    await bad({ positions: { ropeFactor: 0.5 } }, ["positions.ropeFactor"]);
+    await bad({ positions: { maxPositions: 1.5 } }, ["positions.maxPositions"]);
+    await bad({ positions: { nope: 2 } }, ["positions.nope"]);
+    await bad({ positions: {} }, ["positions"], /give maxPositions, ropeFactor or both/);
     await bad({ extra: 1 }, ["extra"]);
     // paths of the engine's own messages
     assert.deepEqual(enginePath('prefill "x": nope', taskPreset("smoke")), ["prefill"]);

@@ -77,8 +77,11 @@ task suite (--suite tasks|all):
   --batch N                 sequences decoded together (the sample repeated N times)
   --memory-budget 8GiB      per method: the largest batch whose peak GPU bytes fit, and its
                             decode throughput
-  --prefill dense           prefill mode (streaming is not built yet)
+  --prefill dense|streaming prefill mode (streaming: compress chunk by chunk as the prompt is
+                            read); --prefill-chunk N tokens per chunk
   --new-tokens N            cap each sample's generation length
+  --max-positions N         allow contexts past a model's max_position_embeddings (RoPE
+                            extrapolates); --rope-factor F: linear interpolation (plain RoPE)
   --chat auto|on|off        wrap prompts in the model's chat template (auto: when it has one)
   --haystack DIR            essay folder for haystack tasks (e.g. ../shared/data/PaulGrahamEssays)
   --data PATH               data for loaded tasks (LongBench folder, RULER jsonl)

@@ -7,6 +7,7 @@ import { formatNames, getFormat } from "../cache/registry.ts";
 import type { Budget } from "../methods/budget.ts";
 import { METHODS } from "../methods/registry.ts";
 import { BUILTIN_MODELS } from "../model/builtin/mod.ts";
+import type { PositionOverride } from "../model/config.ts";
 import { PRESETS as MODEL_SHAPES } from "../model/presets.ts";
 import { TASKS } from "../tasks/registry.ts";
 import {
@@ -47,6 +48,8 @@ export const TASK_OPTIONS = {
   haystack: { type: "string" },
   data: { type: "string" },
   seed: { type: "string" },
+  "max-positions": { type: "string" },
+  "rope-factor": { type: "string" },
   device: { type: "string" },
   out: { type: "string" },
   config: { type: "string" },
@@ -167,6 +170,7 @@ const CONFIG_KEYS: readonly (keyof TaskRunSpec)[] = [
   "haystack",
   "data",
   "seed",
+  "positions",
 ];
 
 function expect(ok: boolean, file: string, key: string, v: unknown, what: string): void {
@@ -248,6 +252,19 @@ export function parseConfig(text: string, file: string): Partial<TaskRunSpec> {
         );
         out[k] = (v as unknown[]).map((x) => typeof x === "string" ? { name: x } : x);
         continue;
+      case "positions": {
+        const p = v as Record<string, unknown>;
+        expect(
+          !!v && typeof v === "object" && !Array.isArray(v) &&
+            Object.keys(p).every((x) => x === "maxPositions" || x === "ropeFactor") &&
+            Object.values(p).every((x) => typeof x === "number"),
+          file,
+          k,
+          v,
+          `{ "maxPositions": n, "ropeFactor": x } (either or both)`,
+        );
+        break;
+      }
       case "budgets":
         expect(
           Array.isArray(v) && v.every((x) => x && typeof x === "object"),
@@ -349,6 +366,16 @@ export function taskSpecFromValues(values: TaskValues, software: boolean): TaskC
     data: v.data ?? spec.data,
     seed: v.seed ? num("seed", v.seed, true) : spec.seed,
   };
+  const positions = v["max-positions"] || v["rope-factor"]
+    ? {
+      ...spec.positions,
+      ...(v["max-positions"]
+        ? { maxPositions: num("max-positions", v["max-positions"], true) }
+        : {}),
+      ...(v["rope-factor"] ? { ropeFactor: num("rope-factor", v["rope-factor"]) } : {}),
+    }
+    : spec.positions;
+  if (positions) (out as { positions?: PositionOverride }).positions = positions;
   validateTaskSpec(out);
   return { spec: out, out: v.out, json: v.json ?? false };
 }

@@ -5,6 +5,7 @@
 
 import type { Gpu } from "../gpu/mod.ts";
 import type { Budget } from "../methods/budget.ts";
+import type { RopeScaling } from "../model/config.ts";
 import { type Envelope, envelope } from "./kernel_records.ts";
 import type { PrefillMode, Variant } from "./task_spec.ts";
 import { FULL, variantKey } from "./task_spec.ts";
@@ -70,6 +71,10 @@ export interface ModelFields {
    * none. Methods run only within it (the runner refuses them past it).
    */
   slidingWindow: number | null;
+  /** The position limit the model ran with (max_position_embeddings, or the user's extension). */
+  maxPositions: number;
+  /** RoPE scaling as run (config.json's, or the user's rope factor as linear); null: none. */
+  ropeScaling: RopeScaling | null;
 }
 
 export interface SampleRecord extends TaskEnvelope, VariantFields, ModelFields {

@@ -16,6 +16,7 @@ import { type Budget, checkBudget } from "../methods/budget.ts";
 import { planEviction } from "../methods/evict.ts";
 import { type Params as MethodParams, resolveParams } from "../methods/method.ts";
 import { getMethod, parseComposition } from "../methods/registry.ts";
+import type { PositionOverride } from "../model/config.ts";
 import { sourceInfo } from "../model/source.ts";
 import { checkInt } from "../shapes.ts";
 import { getTask } from "../tasks/registry.ts";
@@ -80,6 +81,11 @@ export interface TaskRunSpec {
   /** A data folder or file for loaded tasks (longbench, ruler_jsonl), or null. */
   readonly data: string | null;
   readonly seed: number;
+  /**
+   * The user's opt-in to contexts past each model's max_position_embeddings (model/config.ts
+   * extendPositions): absent, none. Absent from the spec (and its hash) unless given.
+   */
+  readonly positions?: PositionOverride;
 }
 
 // --- presets ----------------------------------------------------------------------------------
@@ -355,6 +361,18 @@ export function validateTaskSpec(s: TaskRunSpec): void {
     throw new RangeError(`chat: got "${s.chat}", expected one of ${CHAT_MODES.join(", ")}`);
   }
   checkInt("seed", s.seed, 0);
+  if (s.positions !== undefined) {
+    const { maxPositions, ropeFactor } = s.positions;
+    if (maxPositions === undefined && ropeFactor === undefined) {
+      throw new RangeError("positions: give maxPositions, ropeFactor or both (or leave it out)");
+    }
+    if (maxPositions !== undefined) {
+      checkInt("positions: maxPositions", maxPositions, 1, 2 ** 32 - 1);
+    }
+    if (ropeFactor !== undefined && !(Number.isFinite(ropeFactor) && ropeFactor > 1)) {
+      throw new RangeError(`positions: ropeFactor: got ${ropeFactor}, expected a number > 1`);
+    }
+  }
 }
 
 /**

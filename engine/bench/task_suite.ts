@@ -22,7 +22,7 @@ import { resolveBudget } from "../methods/budget.ts";
 import { getMethod } from "../methods/registry.ts";
 import { fullCacheBytes, layerCacheShapes } from "../model/compression.ts";
 import { fidelityRun, perplexityRun } from "../model/fidelity_run.ts";
-import { type ModelConfig, readConfig } from "../model/config.ts";
+import { extendPositions, type ModelConfig, positionLimit, readConfig } from "../model/config.ts";
 import { generate, type GenerateResult, randomPrompt } from "../model/generate.ts";
 import type { Model } from "../model/model.ts";
 import { presetConfig } from "../model/presets.ts";
@@ -120,7 +120,16 @@ export function sampleIds(tok: ModelTokenizer, s: Sample, chat: boolean): number
 /** Generates and tokenizes every sample a model runs; checks contexts and budgets. */
 export async function planModel(spec: TaskRunSpec, source: string): Promise<ModelPlan> {
   const info = sourceInfo(source);
-  const config = await modelConfig(info);
+  const read = await modelConfig(info);
+  let config = read;
+  if (spec.positions) {
+    try {
+      config = extendPositions(read, spec.positions);
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      throw new RangeError(`positions for ${source}: ${e.message}`);
+    }
+  }
   const tokenizer = await openTokenizer(info);
   const chat = tokenizer !== undefined &&
     (spec.chat === "on" || (spec.chat === "auto" && tokenizer.chatTemplate !== undefined));
@@ -147,7 +156,10 @@ export async function planModel(spec: TaskRunSpec, source: string): Promise<Mode
           throw new RangeError(
             `${task.name} at length ${length}: ${ids.length} prompt tokens + ${maxNewTokens} new ` +
               `tokens exceed ${source}'s context of ${config.maxPositions} ` +
-              `(max_position_embeddings); expected lengths ≤ ${config.maxPositions - maxNewTokens}`,
+              `(${positionLimit(config)}); expected lengths ≤ ${
+                config.maxPositions - maxNewTokens
+              }` +
+              (spec.positions ? "" : " (positions { maxPositions, ropeFactor } allows longer)"),
           );
         }
         const window = config.slidingWindow;
@@ -256,7 +268,11 @@ export async function runTaskSuite(ctx: TaskSuiteContext): Promise<TaskRecord[]>
     for (const { plan, todo, batches } of work) {
       if (todo.length === 0 && batches.length === 0) continue;
       // the plan already holds the tokenizer
-      const opened = await openModel(gpu, plan.info.source, { seed: spec.seed, tokenizer: false });
+      const opened = await openModel(gpu, plan.info.source, {
+        seed: spec.seed,
+        tokenizer: false,
+        positions: spec.positions,
+      });
       const model = opened.model;
       try {
         const fields = modelFields(plan, model);
@@ -319,6 +335,8 @@ function modelFields(plan: ModelPlan, model: Model): ModelFields {
     kvHeads: c.Hkv,
     headDim: c.D,
     slidingWindow: c.slidingWindow,
+    maxPositions: c.maxPositions,
+    ropeScaling: c.ropeScaling,
   };
 }
 
