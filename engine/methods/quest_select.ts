@@ -58,7 +58,10 @@ export class QuestSelect {
         `quest select: ${pcap} pages / 64, Hkv=${Hkv} and B=${B} must each be ≤ ${maxDim}`,
       );
     }
-    const code = wgsl(new URL("./quest_select.wgsl", import.meta.url));
+    const code = [
+      wgsl(new URL("./quest_select.wgsl", import.meta.url)),
+      wgsl(new URL("./radix_select.wgsl", import.meta.url)),
+    ].join("\n");
     const constants = { D, G, QHKV: Hkv, PS: page, PCAP: pcap, KP: kp };
     const [bounds, pick] = await Promise.all([
       gpu.pipeline("quest_select", code, "bounds", constants),

@@ -8,8 +8,8 @@
 //   select  one workgroup per (hk, b), WG = 256 threads: the last page (P − 1) always, and the
 //           K − 1 highest-scoring others — score descending, ties to the lower page — written
 //           ascending to sel [B, Hkv, KP] u32; slots K .. KP − 1 get 0xffffffff. K = P writes
-//           every page. The selection is topk.wgsl's (radix select of the threshold over the
-//           f32 order keys, then a stable compaction), with T = P pages and one forced page,
+//           every page. The selection is topk.wgsl's (radix_select.wgsl for the threshold over the
+//           f32 order keys, then a stable compaction), over the P pages with the last one forced,
 //           except that P and K come from lens on the GPU: steps recorded back to back in one
 //           command buffer select over their own lengths.
 
@@ -60,13 +60,15 @@ fn bounds(@builtin(global_invocation_id) gid: vec3u) {
 
 // --- select ------------------------------------------------------------------------------------
 
-var<workgroup> hist: array<atomic<u32>, 256>;
-var<workgroup> found: vec2<u32>; // (digits found so far, keys still needed)
-var<workgroup> scan: array<u32, WG>;
 var<workgroup> row_len: u32;
 
-fn order_key(bits: u32) -> u32 {
-  return select(bits | 0x80000000u, ~bits, (bits >> 31u) == 1u);
+// radix_select.wgsl's hooks (appended by the host): the last page is forced
+fn forced(j: u32, n: u32) -> bool {
+  return j + 1u == n;
+}
+
+fn emit(i: u32, j: u32) {
+  sel[i] = j;
 }
 
 @compute @workgroup_size(WG)
@@ -92,84 +94,17 @@ fn pick(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     return;
   }
   // K < P: the last page is forced, `take` = K − 1 of pages [0, P − 1) by score
-  let T = P - 1u;
 
-  // --- 1. radix select of τ, the take-th largest key among pages [0, T)
+  // --- 1. radix select of τ, the take-th largest key among pages [0, P − 1)
   var tau = 0xffffffffu;
   var need = 0u;
   let take = K - 1u;
   if (take > 0u) {
-    var prefix = 0u;
-    var remaining = take;
-    for (var round = 0u; round < 4u; round++) {
-      let shift = 24u - 8u * round;
-      let mask = select(~((1u << (shift + 8u)) - 1u), 0u, round == 0u); // digits above this one
-      atomicStore(&hist[lid], 0u);
-      workgroupBarrier();
-      for (var j = lid; j < T; j += WG) {
-        let key = order_key(scores[base + j]);
-        if ((key & mask) == prefix) {
-          atomicAdd(&hist[(key >> shift) & 255u], 1u);
-        }
-      }
-      workgroupBarrier();
-      if (lid == 0u) {
-        var above = 0u;
-        var digit = 0u;
-        for (var d = 255i; d >= 0i; d--) {
-          let c = atomicLoad(&hist[d]);
-          if (above + c >= remaining) {
-            digit = u32(d);
-            break;
-          }
-          above += c;
-        }
-        found = vec2(prefix | (digit << shift), remaining - above);
-      }
-      let f = workgroupUniformLoad(&found);
-      prefix = f.x;
-      remaining = f.y;
-    }
-    tau = prefix;
-    need = remaining;
+    let r = radix_select(base, P, take, lid);
+    tau = r.x;
+    need = r.y;
   }
 
-  // --- 2. stable compaction of pages [0, T] (page T = P − 1 forced)
-  var carry_gt = 0u;
-  var carry_eq = 0u;
-  for (var c = 0u; c <= T; c += WG) {
-    let j = c + lid;
-    var x = 0u;
-    if (j == T) {
-      x = 1u;
-    } else if (j < T && take > 0u) {
-      let key = order_key(scores[base + j]);
-      if (key > tau) {
-        x = 1u;
-      } else if (key == tau) {
-        x = 1u << 16u;
-      }
-    }
-    scan[lid] = x;
-    workgroupBarrier();
-    for (var off = 1u; off < WG; off <<= 1u) {
-      var y = 0u;
-      if (lid >= off) {
-        y = scan[lid - off];
-      }
-      workgroupBarrier();
-      scan[lid] += y;
-      workgroupBarrier();
-    }
-    let before = scan[lid] - x; // exclusive prefix, both halves
-    let gt = carry_gt + (before & 0xffffu);
-    let eq = carry_eq + (before >> 16u);
-    if (x == 1u || (x == (1u << 16u) && eq < need)) {
-      sel[out + gt + min(eq, need)] = j;
-    }
-    let total = scan[WG - 1u];
-    carry_gt += total & 0xffffu;
-    carry_eq += total >> 16u;
-    workgroupBarrier();
-  }
+  // --- 2. stable compaction of pages [0, P) (page P − 1 forced)
+  compact(base, P, tau, need, out, lid);
 }

@@ -18,7 +18,10 @@ export class TopK {
   private constructor(readonly gpu: Gpu, readonly pipeline: GPUComputePipeline) {}
 
   static async create(gpu: Gpu): Promise<TopK> {
-    const code = wgsl(new URL("./topk.wgsl", import.meta.url));
+    const code = [
+      wgsl(new URL("./topk.wgsl", import.meta.url)),
+      wgsl(new URL("./radix_select.wgsl", import.meta.url)),
+    ].join("\n");
     return new TopK(gpu, await gpu.pipeline("topk", code, "main"));
   }
 
