@@ -101,8 +101,121 @@ export function decodePlan(G: number, D: number, limitBytes: number): DecodePlan
   );
 }
 
+// --- shared with quest's QuestAttention (engine/methods/quest_attention.ts) -------------------
+
+/** The softmax scale: `scale` if given (finite, > 0), else 1 / sqrt(D). */
+export function decodeScale(D: number, scale?: number): number {
+  const s = scale ?? 1 / Math.sqrt(D);
+  if (!(s > 0) || !Number.isFinite(s)) {
+    throw new RangeError(`scale: got ${s}, expected a positive number`);
+  }
+  return s;
+}
+
+/**
+ * Default splits per sequence for `span` tokens read per step: TARGET_WORKGROUPS workgroups in
+ * all, but at least one token per thread per split.
+ */
+export function defaultSplits(span: number, B: number, Hkv: number, plan: DecodePlan): number {
+  return Math.max(
+    1,
+    Math.min(Math.ceil(span / DECODE_WG), Math.ceil(TARGET_WORKGROUPS / (B * Hkv * plan.HG))),
+  );
+}
+
+/** Pass 1's override constants for `plan` (the format's own come from its DecodeSource). */
+export function pass1Constants(plan: DecodePlan, D: number, G: number): Record<string, number> {
+  return { D, G, GC: plan.GC, TPT: plan.TPT, U: plan.U, PB: plan.PB, WG: DECODE_WG };
+}
+
+/** Pass 2 (decode_reduce.wgsl) and what both passes share: params and the partial outputs. */
+export interface SplitBuffers {
+  readonly reduce: GPUComputePipeline;
+  /** Uniform { B, H, S, scale }. */
+  readonly params: GPUBuffer;
+  /** [B, H, S, D] unnormalised partial outputs. */
+  readonly partO: GPUBuffer;
+  /** [B, H, S, 2] (max, sum). */
+  readonly partMl: GPUBuffer;
+}
+
+export async function splitBuffers(
+  gpu: Gpu,
+  label: string,
+  s: { B: number; H: number; splits: number; D: number; scale: number },
+): Promise<SplitBuffers> {
+  const { B, H, splits, D } = s;
+  const reduce = await gpu.pipeline(
+    "decode_reduce",
+    wgsl(new URL("./decode_reduce.wgsl", import.meta.url)),
+    "main",
+    { D, WG: 64 },
+  );
+  const words = new Uint32Array([B, H, splits, 0]);
+  new Float32Array(words.buffer)[3] = s.scale;
+  const params = gpu.uniform(`${label}.params`, words);
+  gpu.checkBinding("decode partial outputs [B, H, S, D]", B * H * splits * D * 4);
+  const partO = gpu.createBuffer(`${label}.part_o`, B * H * splits * D * 4);
+  const partMl = gpu.createBuffer(`${label}.part_ml`, B * H * splits * 2 * 4);
+  return { reduce, params, partO, partMl };
+}
+
+/** Bind groups of both passes for queries q and output out. */
+export interface SplitGroups {
+  readonly q: GPUBuffer;
+  readonly out: GPUBuffer;
+  readonly main: GPUBindGroup;
+  readonly reduce: GPUBindGroup;
+}
+
+/**
+ * Pass 1's bind group — bindings 0..3 (params, q, partials), the format's buffers from
+ * FIRST_FORMAT_BINDING on, then `extra` [binding, buffer] pairs — and pass 2's, writing `out`.
+ */
+export function splitGroups(
+  gpu: Gpu,
+  main: GPUComputePipeline,
+  b: SplitBuffers,
+  q: GPUBuffer,
+  out: GPUBuffer,
+  format: readonly GPUBuffer[],
+  extra: readonly (readonly [number, GPUBuffer])[] = [],
+): SplitGroups {
+  const buffers = [b.params, q, b.partO, b.partMl, ...format];
+  const entries = buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
+  for (const [binding, buffer] of extra) entries.push({ binding, resource: { buffer } });
+  return {
+    q,
+    out,
+    main: gpu.device.createBindGroup({ layout: main.getBindGroupLayout(0), entries }),
+    reduce: gpu.bindGroup(b.reduce, [b.params, b.partO, b.partMl, out]),
+  };
+}
+
+/** Records both passes: pass 1 over (splits, Hkv·HG, B) workgroups, pass 2 over B·H rows. */
+export function encodeSplit(
+  pass: GPUComputePassEncoder,
+  main: GPUComputePipeline,
+  b: SplitBuffers,
+  g: SplitGroups,
+  grid: readonly [number, number, number],
+  rows: number,
+): void {
+  dispatch(pass, main, g.main, ...grid);
+  dispatch(pass, b.reduce, g.reduce, Math.min(rows, 65535), Math.ceil(rows / 65535));
+}
+
+/** Bytes of the shared workspace (params and partials). */
+export function splitBytes(b: SplitBuffers): number {
+  return b.params.size + b.partO.size + b.partMl.size;
+}
+
+export function destroySplit(gpu: Gpu, b: SplitBuffers): void {
+  for (const x of [b.params, b.partO, b.partMl]) gpu.destroy(x);
+}
+
 export class DecodeAttention {
-  #bind?: { q: GPUBuffer; out: GPUBuffer; main: GPUBindGroup; reduce: GPUBindGroup };
+  #bind?: SplitGroups;
 
   private constructor(
     readonly gpu: Gpu,
@@ -112,13 +225,15 @@ export class DecodeAttention {
     readonly plan: DecodePlan,
     readonly source: DecodeSource,
     readonly main: GPUComputePipeline,
-    readonly reduce: GPUComputePipeline,
-    readonly params: GPUBuffer,
-    readonly partO: GPUBuffer,
-    readonly partMl: GPUBuffer,
+    readonly split: SplitBuffers,
     /** Raw scores scale·q·k [B, H, capacity] f32 of the last step (only with `scores`). */
     readonly scores?: GPUBuffer,
   ) {}
+
+  /** [B, H, S, 2] per-split (max, sum): decode-time eviction reads it with `scores`. */
+  get partMl(): GPUBuffer {
+    return this.split.partMl;
+  }
 
   static async create(
     gpu: Gpu,
@@ -127,10 +242,7 @@ export class DecodeAttention {
   ): Promise<DecodeAttention> {
     const { B, Hkv, D, capacity } = cache.shape;
     const G = groupSize(o.H, Hkv);
-    const scale = o.scale ?? 1 / Math.sqrt(D);
-    if (!(scale > 0) || !Number.isFinite(scale)) {
-      throw new RangeError(`scale: got ${scale}, expected a positive number`);
-    }
+    const scale = decodeScale(D, o.scale);
     const withScores = o.scores ?? false;
     if (o.window !== undefined) {
       checkInt("window (sliding window, tokens)", o.window, 1, 2 ** 32 - 1);
@@ -146,14 +258,7 @@ export class DecodeAttention {
     // the tokens one step can read: with a window, at most window + 31 from a 32-token group).
     const maxSplits = Math.ceil(capacity / SPLIT_ALIGN);
     const span = o.window === undefined ? capacity : Math.min(capacity, o.window + SPLIT_ALIGN - 1);
-    const splits = o.splits ??
-      Math.max(
-        1,
-        Math.min(
-          Math.ceil(span / DECODE_WG),
-          Math.ceil(TARGET_WORKGROUPS / (B * Hkv * plan.HG)),
-        ),
-      );
+    const splits = o.splits ?? defaultSplits(span, B, Hkv, plan);
     checkInt("splits", splits, 1, maxSplits);
     const maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
     if (splits > maxDim) {
@@ -171,29 +276,12 @@ export class DecodeAttention {
       "\n" + emitScore(withScores);
     const label = `decode_attention.${cache.format}${withScores ? ".scores" : ""}`;
     const main = await gpu.pipeline(label, code, "main", {
-      D,
-      G,
-      GC: plan.GC,
-      TPT: plan.TPT,
-      U: plan.U,
-      PB: plan.PB,
-      WG: DECODE_WG,
+      ...pass1Constants(plan, D, G),
       ...(withScores ? { SCORES: 1, SCAP: capacity } : {}),
       ...(o.window !== undefined ? { WINDOW: o.window } : {}),
       ...source.constants,
     });
-    const reduce = await gpu.pipeline(
-      "decode_reduce",
-      wgsl(new URL("./decode_reduce.wgsl", import.meta.url)),
-      "main",
-      { D, WG: 64 },
-    );
-    const words = new Uint32Array([B, o.H, splits, 0]);
-    new Float32Array(words.buffer)[3] = scale;
-    const params = gpu.uniform("decode.params", words);
-    gpu.checkBinding("decode partial outputs [B, H, S, D]", B * o.H * splits * D * 4);
-    const partO = gpu.createBuffer("decode.part_o", B * o.H * splits * D * 4);
-    const partMl = gpu.createBuffer("decode.part_ml", B * o.H * splits * 2 * 4);
+    const split = await splitBuffers(gpu, "decode", { B, H: o.H, splits, D, scale });
     let scores: GPUBuffer | undefined;
     if (withScores) {
       gpu.checkBinding("decode scores [B, H, capacity]", B * o.H * capacity * 4);
@@ -207,10 +295,7 @@ export class DecodeAttention {
       plan,
       source,
       main,
-      reduce,
-      params,
-      partO,
-      partMl,
+      split,
       scores,
     );
   }
@@ -222,30 +307,20 @@ export class DecodeAttention {
   encode(pass: GPUComputePassEncoder, q: GPUBuffer, out: GPUBuffer): void {
     const { B, Hkv } = this.cache.shape;
     if (this.#bind?.q !== q || this.#bind?.out !== out) {
-      const g = this.gpu.device;
-      // bindings 0..3 here, the format's from FIRST_FORMAT_BINDING (4) on
-      const mainEntries = [this.params, q, this.partO, this.partMl, ...this.source.buffers];
-      const entries = mainEntries.map((buffer, binding) => ({ binding, resource: { buffer } }));
-      if (this.scores) entries.push({ binding: SCORES_BINDING, resource: { buffer: this.scores } });
-      this.#bind = {
-        q,
-        out,
-        main: g.createBindGroup({ layout: this.main.getBindGroupLayout(0), entries }),
-        reduce: this.gpu.bindGroup(this.reduce, [this.params, this.partO, this.partMl, out]),
-      };
+      const extra = this.scores ? [[SCORES_BINDING, this.scores] as const] : [];
+      this.#bind = splitGroups(this.gpu, this.main, this.split, q, out, this.source.buffers, extra);
     }
-    dispatch(pass, this.main, this.#bind.main, this.splits, Hkv * this.plan.HG, B);
-    const rows = B * this.H;
-    dispatch(pass, this.reduce, this.#bind.reduce, Math.min(rows, 65535), Math.ceil(rows / 65535));
+    const grid = [this.splits, Hkv * this.plan.HG, B] as const;
+    encodeSplit(pass, this.main, this.split, this.#bind, grid, B * this.H);
   }
 
   /** Bytes of the attention's own workspace (partials and parameters), not the cache. */
   workspaceBytes(): number {
-    return this.params.size + this.partO.size + this.partMl.size + (this.scores?.size ?? 0);
+    return splitBytes(this.split) + (this.scores?.size ?? 0);
   }
 
   destroy(): void {
-    for (const b of [this.params, this.partO, this.partMl]) this.gpu.destroy(b);
+    destroySplit(this.gpu, this.split);
     if (this.scores) this.gpu.destroy(this.scores);
   }
 }

@@ -7,13 +7,21 @@
 // Splits are sized for the tokens read (KP pages), not the cache's capacity.
 
 import type { KvCache } from "../cache/format.ts";
-import { dispatch, type Gpu } from "../gpu/mod.ts";
+import type { Gpu } from "../gpu/mod.ts";
 import {
-  DECODE_WG,
   type DecodePlan,
   decodePlan,
+  decodeScale,
+  defaultSplits,
+  destroySplit,
+  encodeSplit,
+  pass1Constants,
   SPLIT_ALIGN,
-  TARGET_WORKGROUPS,
+  type SplitBuffers,
+  splitBuffers,
+  splitBytes,
+  type SplitGroups,
+  splitGroups,
 } from "../kernels/decode_attention.ts";
 import { splice, wgsl } from "../kernels/wgsl.ts";
 import { checkInt, groupSize } from "../shapes.ts";
@@ -40,7 +48,7 @@ export function innerSnippet(source: string): string {
 }
 
 export class QuestAttention {
-  #bind?: { q: GPUBuffer; out: GPUBuffer; main: GPUBindGroup; reduce: GPUBindGroup };
+  #bind?: SplitGroups;
 
   private constructor(
     readonly gpu: Gpu,
@@ -50,10 +58,7 @@ export class QuestAttention {
     readonly plan: DecodePlan,
     readonly sel: GPUBuffer,
     readonly main: GPUComputePipeline,
-    readonly reduce: GPUComputePipeline,
-    readonly params: GPUBuffer,
-    readonly partO: GPUBuffer,
-    readonly partMl: GPUBuffer,
+    readonly split: SplitBuffers,
   ) {}
 
   /** Attention over the pages listed in `sel` [B, Hkv, pages] u32 of `cache`. */
@@ -72,17 +77,10 @@ export class QuestAttention {
         `quest sel: expected [B=${B}, Hkv=${Hkv}, pages=${o.pages}] u32, the buffer holds ${sel.size} bytes`,
       );
     }
-    const scale = o.scale ?? 1 / Math.sqrt(D);
-    if (!(scale > 0) || !Number.isFinite(scale)) {
-      throw new RangeError(`scale: got ${scale}, expected a positive number`);
-    }
+    const scale = decodeScale(D, o.scale);
     const plan = decodePlan(G, D, gpu.limits.maxComputeWorkgroupStorageSize);
     const span = o.page * o.pages; // most tokens read per step
-    const splits = o.splits ??
-      Math.max(
-        1,
-        Math.min(Math.ceil(span / DECODE_WG), Math.ceil(TARGET_WORKGROUPS / (B * Hkv * plan.HG))),
-      );
+    const splits = o.splits ?? defaultSplits(span, B, Hkv, plan);
     checkInt("splits", splits, 1, Math.ceil(span / SPLIT_ALIGN));
     const maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
     if (splits > maxDim || Hkv * plan.HG > maxDim || B > maxDim) {
@@ -100,76 +98,34 @@ export class QuestAttention {
       snippet,
     ) + "\nfn emit_score(i: u32, s: f32) {}\n";
     const main = await gpu.pipeline(`quest_attention.${cache.format}`, code, "main", {
-      D,
-      G,
-      GC: plan.GC,
-      TPT: plan.TPT,
-      U: plan.U,
-      PB: plan.PB,
-      WG: DECODE_WG,
+      ...pass1Constants(plan, D, G),
       ...source.constants,
       QPS: o.page,
       QKP: o.pages,
       QHKV: Hkv,
     });
-    const reduce = await gpu.pipeline(
-      "decode_reduce",
-      wgsl(new URL("../kernels/decode_reduce.wgsl", import.meta.url)),
-      "main",
-      { D, WG: 64 },
-    );
-    const words = new Uint32Array([B, o.H, splits, 0]);
-    new Float32Array(words.buffer)[3] = scale;
-    const params = gpu.uniform("quest.decode.params", words);
-    gpu.checkBinding("decode partial outputs [B, H, S, D]", B * o.H * splits * D * 4);
-    const partO = gpu.createBuffer("quest.part_o", B * o.H * splits * D * 4);
-    const partMl = gpu.createBuffer("quest.part_ml", B * o.H * splits * 2 * 4);
-    return new QuestAttention(
-      gpu,
-      cache,
-      o.H,
-      splits,
-      plan,
-      sel,
-      main,
-      reduce,
-      params,
-      partO,
-      partMl,
-    );
+    const split = await splitBuffers(gpu, "quest.decode", { B, H: o.H, splits, D, scale });
+    return new QuestAttention(gpu, cache, o.H, splits, plan, sel, main, split);
   }
 
   /** Records out [B, H, D] = softmax(q·Kᵀ·scale)·V over the selected pages' tokens; q [B, H, D]. */
   encode(pass: GPUComputePassEncoder, q: GPUBuffer, out: GPUBuffer): void {
     const { B, Hkv } = this.cache.shape;
     if (this.#bind?.q !== q || this.#bind?.out !== out) {
-      const buffers = [
-        this.params,
-        q,
-        this.partO,
-        this.partMl,
-        ...this.cache.decodeSource().buffers,
-      ];
-      const entries = buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
-      entries.push({ binding: SEL_BINDING, resource: { buffer: this.sel } });
-      this.#bind = {
-        q,
-        out,
-        main: this.gpu.device.createBindGroup({ layout: this.main.getBindGroupLayout(0), entries }),
-        reduce: this.gpu.bindGroup(this.reduce, [this.params, this.partO, this.partMl, out]),
-      };
+      const format = this.cache.decodeSource().buffers;
+      const extra = [[SEL_BINDING, this.sel] as const];
+      this.#bind = splitGroups(this.gpu, this.main, this.split, q, out, format, extra);
     }
-    dispatch(pass, this.main, this.#bind.main, this.splits, Hkv * this.plan.HG, B);
-    const rows = B * this.H;
-    dispatch(pass, this.reduce, this.#bind.reduce, Math.min(rows, 65535), Math.ceil(rows / 65535));
+    const grid = [this.splits, Hkv * this.plan.HG, B] as const;
+    encodeSplit(pass, this.main, this.split, this.#bind, grid, B * this.H);
   }
 
   /** Bytes of the attention's own workspace (partials and parameters), not the cache. */
   workspaceBytes(): number {
-    return this.params.size + this.partO.size + this.partMl.size;
+    return splitBytes(this.split);
   }
 
   destroy(): void {
-    for (const b of [this.params, this.partO, this.partMl]) this.gpu.destroy(b);
+    destroySplit(this.gpu, this.split);
   }
 }
