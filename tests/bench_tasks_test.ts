@@ -11,6 +11,7 @@ import { recordKey, type SampleRecord, type TaskRecord } from "../engine/bench/t
 import { taskPreset, type TaskRunSpec, variants } from "../engine/bench/task_spec.ts";
 import { runTaskSuite } from "../engine/bench/task_suite.ts";
 import { taskRows } from "../engine/bench/task_summary.ts";
+import type { Gpu } from "../engine/gpu/mod.ts";
 import { testGpu } from "./helpers.ts";
 import { hasStories, STORIES_DIR } from "./model_fixtures.ts";
 
@@ -207,6 +208,16 @@ Deno.test("task summary: scores relative to the full fp16 cache", () => {
   assert.equal(row("snapkv", "fp16").relative, 0.375 / 0.75);
 });
 
+/** runTaskSuite's context for a test: results in `dir`, log lines to `log` (default dropped). */
+function suiteCtx(
+  gpu: Gpu,
+  spec: TaskRunSpec,
+  dir: string,
+  log: (line: string) => void = () => {},
+) {
+  return { gpu, spec, runId: "t", specHash: "h", out: resultsDir(dir), log, tty: false };
+}
+
 function storiesSpec(over: Partial<TaskRunSpec> = {}): TaskRunSpec {
   return {
     ...taskPreset("smoke", STORIES_DIR),
@@ -230,15 +241,7 @@ Deno.test({
       const spec = storiesSpec({ samples: 2 });
       const out = resultsDir(dir);
       const lines: string[] = [];
-      const records = await runTaskSuite({
-        gpu,
-        spec,
-        runId: "t",
-        specHash: "h",
-        out,
-        log: (l) => lines.push(l),
-        tty: false,
-      });
+      const records = await runTaskSuite(suiteCtx(gpu, spec, dir, (l) => lines.push(l)));
       assert.equal(records.length, 3 * 2);
       const onDisk = readRecords(out.recordsPath).records as unknown as SampleRecord[];
       assert.deepEqual(onDisk.map((r) => recordKey(r)), records.map((r) => recordKey(r)));
@@ -265,15 +268,7 @@ Deno.test({
         }
       }
       // a second run of the same spec finds everything done
-      const again = await runTaskSuite({
-        gpu,
-        spec,
-        runId: "t",
-        specHash: "h",
-        out,
-        log: (l) => lines.push(l),
-        tty: false,
-      });
+      const again = await runTaskSuite(suiteCtx(gpu, spec, dir, (l) => lines.push(l)));
       assert.equal(again.length, 6);
       assert.equal(readRecords(out.recordsPath).records.length, 6);
     } finally {
@@ -458,15 +453,7 @@ Deno.test({
         prefill: "streaming",
         prefillChunk: 64,
       });
-      const records = await runTaskSuite({
-        gpu,
-        spec,
-        runId: "t",
-        specHash: "h",
-        out: resultsDir(dir),
-        log: () => {},
-        tty: false,
-      }) as SampleRecord[];
+      const records = await runTaskSuite(suiteCtx(gpu, spec, dir)) as SampleRecord[];
       const by = (m: string) => records.find((r) => r.method === m)!;
       assert.equal(by("full").prefillMode, "dense");
       assert.equal(by("full").prefillChunk, null);
@@ -506,15 +493,7 @@ Deno.test({
         }),
       );
       const base = { ...storiesSpec(), models: [model] };
-      const ctx = (spec: TaskRunSpec) => ({
-        gpu,
-        spec,
-        runId: "t",
-        specHash: "h",
-        out: resultsDir(dir),
-        log: () => {},
-        tty: false,
-      });
+      const ctx = (spec: TaskRunSpec) => suiteCtx(gpu, spec, dir);
       await assert.rejects(
         () => runTaskSuite(ctx(base)),
         /passkey at length 200: \d+ prompt tokens \+ 4 new tokens exceed .* sliding_window 64, which only full caches apply; methods snapkv, h2o need lengths ≤ 60 \(or run "full" alone\)/,
@@ -546,15 +525,7 @@ Deno.test({
     try {
       // stories260K: max_position_embeddings 512; passkey at 600 tokens
       const spec = storiesSpec({ methods: [{ name: "full" }], lengths: [600] });
-      const ctx = (s: TaskRunSpec) => ({
-        gpu,
-        spec: s,
-        runId: "t",
-        specHash: "h",
-        out: resultsDir(dir),
-        log: () => {},
-        tty: false,
-      });
+      const ctx = (s: TaskRunSpec) => suiteCtx(gpu, s, dir);
       await assert.rejects(
         () => runTaskSuite(ctx(spec)),
         /exceed .*'s context of 512 \(max_position_embeddings 512\); .*positions \{ maxPositions, ropeFactor \} allows longer/,

@@ -18,6 +18,13 @@ import { assertClose, testGpu } from "./helpers.ts";
 const HAS = hasStories("chunked prefill tests on stories260K");
 
 const CONFIG = tinyConfig({ head_dim: 32, vocab_size: 131 });
+/** CONFIG as a mistral with a 24-token sliding window. */
+const WINDOWED = {
+  ...CONFIG,
+  architectures: ["MistralForCausalLM"],
+  model_type: "mistral",
+  sliding_window: 24,
+};
 
 function prompts(lens: readonly number[], seed: number): number[][] {
   const r = rng(seed);
@@ -96,14 +103,7 @@ Deno.test("chunked prefill equals the unchunked one bit for bit: B = 2 ragged, s
 
 Deno.test("sliding window: chunked prefill equals the unchunked one; methods past the window are refused", async () => {
   const gpu = await testGpu();
-  const config = tinyConfig({
-    architectures: ["MistralForCausalLM"],
-    model_type: "mistral",
-    head_dim: 32,
-    vocab_size: 131,
-    sliding_window: 24,
-  });
-  const m = await writeRandomModel(config, { seed: 23 });
+  const m = await writeRandomModel(WINDOWED, { seed: 23 });
   const model = await Model.load(gpu, m.dir);
   try {
     const ps = prompts([70, 37], 5);
@@ -216,14 +216,7 @@ Deno.test({
 
 Deno.test("rolling caches equal the masked full ones: four formats, B = 2 ragged, chunks past the window", async () => {
   const gpu = await testGpu();
-  const config = tinyConfig({
-    architectures: ["MistralForCausalLM"],
-    model_type: "mistral",
-    head_dim: 32,
-    vocab_size: 131,
-    sliding_window: 24,
-  });
-  const m = await writeRandomModel(config, { seed: 24 });
+  const m = await writeRandomModel(WINDOWED, { seed: 24 });
   const model = await Model.load(gpu, m.dir);
   const ps = prompts([70, 37], 6);
   const steps = 12, V = 131;
