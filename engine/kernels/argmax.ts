@@ -22,7 +22,10 @@ export class Argmax {
   }
 
   static async create(gpu: Gpu): Promise<Argmax> {
-    const code = wgsl(new URL("./argmax.wgsl", import.meta.url));
+    const code = [
+      wgsl(new URL("./argmax.wgsl", import.meta.url)),
+      wgsl(new URL("./argmax_reduce.wgsl", import.meta.url)),
+    ].join("\n");
     return new Argmax(gpu, await gpu.pipeline("argmax", code, "main", { WG: 256 }));
   }
 

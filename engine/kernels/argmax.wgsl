@@ -13,13 +13,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read> logits: array<f32>;  // [B, V]
 @group(0) @binding(2) var<storage, read_write> ids: array<u32>; // [B]
 
-var<workgroup> best_v: array<f32, WG>;
-var<workgroup> best_i: array<u32, WG>;
-
-// (v, i) beats (w, j): larger value, or the same value at a lower index.
-fn beats(v: f32, i: u32, w: f32, j: u32) -> bool {
-  return v > w || (v == w && i < j);
-}
+// beats and reduce_best: argmax_reduce.wgsl, appended by the host.
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -33,17 +27,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       bi = v;
     }
   }
-  best_v[lid] = bv;
-  best_i[lid] = bi;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k >>= 1u) {
-    if (lid < k && beats(best_v[lid + k], best_i[lid + k], best_v[lid], best_i[lid])) {
-      best_v[lid] = best_v[lid + k];
-      best_i[lid] = best_i[lid + k];
-    }
-    workgroupBarrier();
-  }
+  let best = reduce_best(lid, bv, bi);
   if (lid == 0u) {
-    ids[b] = select(best_i[0], 0u, best_i[0] == 0xffffffffu); // all NaN: token 0
+    ids[b] = select(best, 0u, best == 0xffffffffu); // all NaN: token 0
   }
 }

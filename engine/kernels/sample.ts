@@ -61,7 +61,10 @@ export class Sampler {
   }
 
   static async create(gpu: Gpu): Promise<Sampler> {
-    const code = wgsl(new URL("./sample.wgsl", import.meta.url));
+    const code = [
+      wgsl(new URL("./sample.wgsl", import.meta.url)),
+      wgsl(new URL("./argmax_reduce.wgsl", import.meta.url)),
+    ].join("\n");
     return new Sampler(
       gpu,
       await gpu.pipeline("sample", code, "main", { WG: 256 }),

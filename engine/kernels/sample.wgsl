@@ -47,8 +47,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> steps: array<u32>; // [B] RNG counters, += 1
 
 var<workgroup> bins: array<f32, 1024>; // [BINS, LANES]
-var<workgroup> best_v: array<f32, WG>;
-var<workgroup> best_i: array<u32, WG>;
 var<workgroup> broadcast_u: u32;
 var<workgroup> broadcast_f: f32;
 
@@ -85,10 +83,7 @@ fn gumbel(h: u32) -> f32 {
   return -log(e);
 }
 
-// (v, i) beats (w, j): larger value, or the same value at a lower index.
-fn beats(v: f32, i: u32, w: f32, j: u32) -> bool {
-  return v > w || (v == w && i < j);
-}
+// best_v, best_i, beats and reduce_best: argmax_reduce.wgsl, appended by the host.
 
 // Max of the row's non-NaN logits (LOWEST when there are none but −inf).
 fn row_max(row: u32, lid: u32) -> f32 {
@@ -218,19 +213,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       bi = v;
     }
   }
-  best_v[lid] = bv;
-  best_i[lid] = bi;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k >>= 1u) {
-    if (lid < k && beats(best_v[lid + k], best_i[lid + k], best_v[lid], best_i[lid])) {
-      best_v[lid] = best_v[lid + k];
-      best_i[lid] = best_i[lid + k];
-    }
-    workgroupBarrier();
-  }
+  let best = reduce_best(lid, bv, bi);
   storageBarrier();
   if (lid == 0u) {
-    ids[b] = select(best_i[0], 0u, best_i[0] == NONE);
+    ids[b] = select(best, 0u, best == NONE);
     steps[b] = step + 1u;
   }
 }
