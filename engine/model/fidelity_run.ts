@@ -22,30 +22,15 @@
 // full run may prefill in chunks to lower it). One prompt per call (B = 1).
 // Not here: the prompts (engine/tasks/fidelity.ts), the runner's records (engine/bench/).
 
-import type { Budget } from "../methods/budget.ts";
-import type { Params } from "../methods/method.ts";
 import { checkInt } from "../shapes.ts";
 import { argmax, klDivergence, perplexity, tokenLogProbs } from "../tasks/fidelity.ts";
 import { cacheFormat } from "./compression.ts";
 import { DEFAULT_FORMAT } from "./generate.ts";
 import type { Model } from "./model.ts";
-import { type PrefillMode, Session, type SessionCompression } from "./session.ts";
+import { type CacheOptions, Session, type SessionCompression } from "./session.ts";
 
-/** The compared cache: a method (with its format), or a format alone. */
-export interface CompareOptions {
-  /** Cache format by registry name (default: the method's "+<format>" part, else fp16). */
-  readonly format?: string;
-  /** A compression method, "<method>" or "<method>+<format>"; absent: the full cache. */
-  readonly method?: string;
-  readonly params?: Params;
-  /** Required with a method: { ratio: x } or { budgetTokens: n } of the prompt. */
-  readonly budget?: Budget;
-  /** Evict during decode too (default: the method's own mode). */
-  readonly decodeEviction?: boolean;
-  /** The compared run's prefill, "dense" (default) or "streaming" (SessionOptions.prefill). */
-  readonly prefill?: PrefillMode;
-  /** The compared run's prefill chunk (SessionOptions.prefillChunk). */
-  readonly prefillChunk?: number;
+/** The compared cache (a method with its format, or a format alone: SessionOptions). */
+export interface CompareOptions extends CacheOptions {
   /**
    * Decode steps per command buffer and logits readback (default: 16, fewer where 16 steps of
    * the vocabulary would pass 32 MiB).

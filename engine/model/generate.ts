@@ -14,51 +14,19 @@
 
 import type { SamplingParams } from "../kernels/sample.ts";
 import { checkInt } from "../shapes.ts";
-import type { Budget } from "../methods/budget.ts";
-import type { Params } from "../methods/method.ts";
 import { rng } from "../reference/random.ts";
 import { cacheFormat, checkEqualLengths } from "./compression.ts";
 import { type ModelConfig, positionLimit } from "./config.ts";
 import type { Model } from "./model.ts";
 import { resolveSampling, type SamplingOptions } from "./sampling.ts";
-import { type PrefillMode, Session, type SessionCompression } from "./session.ts";
+import { type CacheOptions, Session, type SessionCompression } from "./session.ts";
 import type { ModelTokenizer } from "./tokenizer.ts";
 
 /** Sampling (temperature, topP, topK, seed): absent or temperature 0 is greedy decoding. */
-export interface GenerateOptions extends SamplingOptions {
+/** The cache (format, method and its settings: SessionOptions), sampling, and the run. */
+export interface GenerateOptions extends SamplingOptions, CacheOptions {
   /** Tokens to generate per sequence, ≥ 1 (EOS included when it comes). */
   readonly maxNewTokens: number;
-  /**
-   * KV-cache format by registry name (default: the method's "+<format>" part, else "fp16").
-   */
-  readonly format?: string;
-  /**
-   * A compression method, "<method>" or "<method>+<format>" ("snapkv+kivi4"): an eviction
-   * method, applied after the prefill (or during it, streaming), or quest. Absent: the full
-   * cache in `format`.
-   */
-  readonly method?: string;
-  /** The method's parameters (defaults from its registry entry). */
-  readonly params?: Params;
-  /**
-   * Required with a method: { ratio: x } keeps ceil(T/x) tokens, { budgetTokens: n } n (quest:
-   * tokens read per decode step).
-   */
-  readonly budget?: Budget;
-  /** Evict during decode too (default: the method's mode is "decode"; see SessionOptions). */
-  readonly decodeEviction?: boolean;
-  /**
-   * "dense" (default): attention over the whole prompt, then the method compresses.
-   * "streaming": chunks of `prefillChunk` tokens, each layer compacted back to its budget after
-   * every chunk, so the prefill never holds more than budget + chunk tokens per layer (eviction
-   * methods only; see SessionOptions).
-   */
-  readonly prefill?: PrefillMode;
-  /**
-   * Tokens per prefill chunk. Dense: full caches and quest only (default: the whole prompt; same
-   * result). Streaming: default 512, at least the method's window.
-   */
-  readonly prefillChunk?: number;
   /** Decode steps per command buffer and readback (default 16). */
   readonly readEvery?: number;
   /** Stop a sequence at the model's EOS ids (default true). */

@@ -169,6 +169,18 @@ export interface SessionOptions {
   readonly sampling?: SamplingParams;
 }
 
+/**
+ * How a run's cache comes to be — format, method and the method's settings — as callers above
+ * the session (generate, fidelity runs) take it: SessionOptions' own fields, format optional
+ * (they default it from the method's "+<format>" part, else fp16).
+ */
+export type CacheOptions =
+  & Partial<Pick<SessionOptions, "format">>
+  & Pick<
+    SessionOptions,
+    "method" | "params" | "budget" | "decodeEviction" | "prefill" | "prefillChunk"
+  >;
+
 export type PrefillMode = "dense" | "streaming";
 export const PREFILL_MODES: readonly PrefillMode[] = ["dense", "streaming"];
 
