@@ -369,6 +369,21 @@ Deno.test({
 // --- the GPU ------------------------------------------------------------------------------------
 
 /** Greedy predictions for samples, one generate() call (a ragged batch) per call. */
+/** The built-in model loaded (weights `dtype`, default auto) with its tokenizer, for `fn`. */
+async function withInduction(
+  fn: (model: Model, tok: ModelTokenizer) => Promise<void>,
+  dtype?: "f16",
+): Promise<void> {
+  const { dir } = await modelDir();
+  const tok = await ModelTokenizer.load(dir);
+  const model = await Model.load(await testGpu(), dir, { dtype });
+  try {
+    await fn(model, tok);
+  } finally {
+    model.destroy();
+  }
+}
+
 async function predict(
   model: Model,
   tok: ModelTokenizer,
@@ -383,12 +398,8 @@ async function predict(
 
 Deno.test({
   name: "builtin:induction: 100% on passkey and kv_retrieval at 256-1024 tokens, full fp16 cache",
-  fn: async () => {
-    const gpu = await testGpu();
-    const { dir } = await modelDir();
-    const tok = await ModelTokenizer.load(dir);
-    const model = await Model.load(gpu, dir);
-    try {
+  fn: () =>
+    withInduction(async (model, tok) => {
       const grid: [number, number[]][] = [[256, [0, 0.5, 1]], [512, [0.2, 0.8]], [1024, [0.6]]];
       for (const task of SPEC.supportedTasks) {
         for (const [length, depths] of grid) {
@@ -404,39 +415,25 @@ Deno.test({
           });
         }
       }
-    } finally {
-      model.destroy();
-    }
-  },
+    }),
 });
 
 Deno.test({
   name: "builtin:induction: f16 weights retrieve too",
-  fn: async () => {
-    const gpu = await testGpu();
-    const { dir } = await modelDir();
-    const tok = await ModelTokenizer.load(dir);
-    const model = await Model.load(gpu, dir, { dtype: "f16" });
-    try {
+  fn: () =>
+    withInduction(async (model, tok) => {
       for (const task of SPEC.supportedTasks) {
         const ss = await samples(task, tok, 256, [0.3, 0.7], 3);
         const preds = await predict(model, tok, ss);
         ss.forEach((s, i) => assert.equal(getTask(task).score(preds[i], s), 1, preds[i]));
       }
-    } finally {
-      model.destroy();
-    }
-  },
+    }, "f16"),
 });
 
 Deno.test({
   name: "builtin:induction: streaming_llm with a window that excludes the needle retrieves nothing",
-  fn: async () => {
-    const gpu = await testGpu();
-    const { dir } = await modelDir();
-    const tok = await ModelTokenizer.load(dir);
-    const model = await Model.load(gpu, dir);
-    try {
+  fn: () =>
+    withInduction(async (model, tok) => {
       const ss = await samples("passkey", tok, 256, [0.1, 0.3, 0.5]);
       const budget = 64, sinks = 4;
       const full = await predict(model, tok, ss);
@@ -455,10 +452,7 @@ Deno.test({
         assert.equal(getTask("passkey").score(pred, s), 0, `streaming_llm retrieved: ${pred}`);
         assert.equal(pred, s.answers[0][0], "the answer stops after the prefill's digit");
       }
-    } finally {
-      model.destroy();
-    }
-  },
+    }),
 });
 
 // --- the public face and its errors ----------------------------------------------------------------
